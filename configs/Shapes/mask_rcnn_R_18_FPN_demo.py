@@ -1,0 +1,34 @@
+# The CPU demo: Mask R-CNN R-18-FPN trained from scratch on the synthetic shapes dataset.
+# A narrow variant of the COCO recipe (64-channel FPN, 256-wide box head, 64-channel mask head,
+# short side 256 px, 4 images per batch) that trains and evaluates in a few minutes on 2 CPU cores.
+from maskrcnn_ext.config import LazyCall as L
+from maskrcnn_ext.engine.lr_scheduler import warmup_multistep
+
+from ..common.data.shapes import dataloader
+from ..common.models.mask_rcnn_fpn import model
+from ..common.optim import SGD as optimizer
+from ..common.train import train
+
+# From scratch: trainable batch norm everywhere, nothing frozen.
+model.backbone.bottom_up.update(arch="resnet18", norm="BN", freeze_at=0)
+model.backbone.out_channels = 64
+model.proposal_generator.update(
+    anchor_sizes=[[16], [32], [64], [128], [256]],
+    pre_nms_topk_train=1000, post_nms_topk_train=500, pre_nms_topk_test=500, post_nms_topk_test=200,
+)
+model.roi_heads.update(num_classes=4, batch_size_per_image=128)
+model.roi_heads.box_head.fc_dims = [256, 256]
+model.roi_heads.box_predictor.input_dim = 256
+model.roi_heads.mask_head.conv_dims = [64, 64, 64, 64]
+
+optimizer.lr = 0.02
+
+train.update(
+    output_dir="./output/shapes_R18_FPN_demo",
+    max_iter=400,
+    eval_period=0,  # evaluate once, at the end
+    log_period=20,
+    checkpointer=dict(period=200, max_to_keep=2),
+)
+
+lr_multiplier = L(warmup_multistep)(steps=[300, 370], max_iter=400, warmup_iters=50, warmup_factor=0.01)

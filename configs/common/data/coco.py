@@ -1,0 +1,32 @@
+# COCO 2017 instances (register the json + image folders, see maskrcnn_ext/data/builtin.py), 800 px.
+from omegaconf import OmegaConf
+from torchvision.transforms import v2
+
+from maskrcnn_ext.config import LazyCall as L
+from maskrcnn_ext.data.build import build_test_loader, build_train_loader
+from maskrcnn_ext.data.mapper import DatasetMapper
+from maskrcnn_ext.evaluation.coco_evaluation import COCOEvaluator
+
+dataloader = OmegaConf.create()
+
+dataloader.train = L(build_train_loader)(
+    dataset="coco_2017_train",
+    mapper=L(DatasetMapper)(
+        is_train=True,
+        augmentations=[
+            L(v2.RandomShortestSize)(min_size=[640, 672, 704, 736, 768, 800], max_size=1333),
+            L(v2.RandomHorizontalFlip)(),
+        ],
+    ),
+    total_batch_size=16,
+    num_workers=4,
+    seed=0,
+)
+
+dataloader.test = L(build_test_loader)(
+    dataset="coco_2017_val",
+    mapper=L(DatasetMapper)(is_train=False, augmentations=[L(v2.Resize)(size=800, max_size=1333)]),
+    num_workers=4,
+)
+
+dataloader.evaluator = L(COCOEvaluator)(dataset_name="${..test.dataset}", max_dets_per_image=100)

@@ -1,0 +1,32 @@
+# The synthetic shapes dataset (generated on first use) at CPU scale: short side 256 px.
+from omegaconf import OmegaConf
+from torchvision.transforms import v2
+
+from maskrcnn_ext.config import LazyCall as L
+from maskrcnn_ext.data.build import build_test_loader, build_train_loader
+from maskrcnn_ext.data.mapper import DatasetMapper
+from maskrcnn_ext.evaluation.coco_evaluation import COCOEvaluator
+
+dataloader = OmegaConf.create()
+
+dataloader.train = L(build_train_loader)(
+    dataset="shapes_train",
+    mapper=L(DatasetMapper)(
+        is_train=True,
+        augmentations=[
+            L(v2.RandomShortestSize)(min_size=[224, 240, 256, 272, 288], max_size=480),
+            L(v2.RandomHorizontalFlip)(),
+        ],
+    ),
+    total_batch_size=4,
+    num_workers=1,
+    seed=0,
+)
+
+dataloader.test = L(build_test_loader)(
+    dataset="shapes_val",
+    mapper=L(DatasetMapper)(is_train=False, augmentations=[L(v2.Resize)(size=256, max_size=480)]),
+    num_workers=1,
+)
+
+dataloader.evaluator = L(COCOEvaluator)(dataset_name="${..test.dataset}", max_dets_per_image=100)

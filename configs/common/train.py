@@ -1,0 +1,15 @@
+# Run-level settings shared by every config; children override what differs.
+train = dict(
+    output_dir="./output",
+    init_checkpoint="",
+    max_iter=90000,
+    amp=dict(enabled=False),  # mixed precision; takes effect on CUDA only
+    ddp=dict(broadcast_buffers=False, find_unused_parameters=False, fp16_compression=False),
+    checkpointer=dict(period=5000, max_to_keep=3),
+    eval_period=5000,
+    log_period=20,
+    grad_clip=None,  # max global gradient norm, or None
+    device="auto",  # "auto" = cuda when available, else cpu
+    seed=0,  # < 0 draws a random seed (logged)
+    vis_num_images=4,  # validation images drawn as PNGs after the final evaluation
+)

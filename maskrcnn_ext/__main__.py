@@ -1,0 +1,5 @@
+import sys
+
+from maskrcnn_ext.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,153 @@
+"""Build training and test data loaders from dataset names or record lists."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Sequence
+
+import torch.distributed as dist
+from torch.utils.data import BatchSampler, DataLoader, Dataset
+
+from maskrcnn_ext.data.catalog import DatasetCatalog
+from maskrcnn_ext.data.samplers import GroupedBatchSampler, InferenceSampler, TrainingSampler, derive_seed
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MapDataset", "build_test_loader", "build_train_loader", "get_dataset_records"]
+
+
+def get_dataset_records(dataset: str | Sequence[str] | Sequence[dict]) -> list[dict]:
+    """Resolve dataset names through the catalog, or pass records through.
+
+    Args:
+        dataset: a registered name, a list of names (concatenated in order), or a list of records.
+
+    Returns:
+        list of dataset records.
+    """
+    if isinstance(dataset, str):
+        return list(DatasetCatalog.get(dataset))
+    items = list(dataset)
+    if not items:
+        raise ValueError("dataset: got an empty list (expected dataset names or records)")
+    if all(isinstance(d, str) for d in items):
+        return [r for name in items for r in DatasetCatalog.get(name)]
+    if all(isinstance(d, dict) for d in items):
+        return items
+    raise TypeError("dataset: expected a name, a list of names, or a list of record dicts, not a mix")
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _trivial_collate(batch: list[dict]) -> list[dict]:
+    return batch
+
+
+class MapDataset(Dataset):
+    """Records + mapper as a map-style dataset.
+
+    ``dataset[i]`` maps record ``i``; ``dataset[(i, seed)]`` maps it with that augmentation seed.
+    """
+
+    def __init__(self, records: list[dict], mapper: Callable[..., dict]) -> None:
+        self.records = records
+        self.mapper = mapper
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        idx, seed = key if isinstance(key, tuple) else (key, None)
+        return self.mapper(self.records[idx], seed=seed)
+
+
+def _filter_without_instances(records: list[dict]) -> list[dict]:
+    kept = [r for r in records if any(not a.get("iscrowd", 0) for a in r.get("annotations", []))]
+    if len(kept) < len(records):
+        removed = len(records) - len(kept)
+        logger.info("Removed %d of %d images without non-crowd annotations from training", removed, len(records))
+    if not kept:
+        raise ValueError("training dataset has no image with a non-crowd annotation")
+    return kept
+
+
+def build_train_loader(
+    *,
+    dataset: str | Sequence[str] | Sequence[dict],
+    mapper: Callable[..., dict],
+    total_batch_size: int,
+    num_workers: int = 0,
+    seed: int = 0,
+    aspect_ratio_grouping: bool = True,
+    start_iter: int = 0,
+) -> DataLoader:
+    """An infinite loader of training batches (lists of model-input dicts).
+
+    Args:
+        dataset: name(s) or records; images without non-crowd annotations are removed.
+        mapper: callable ``mapper(record, seed=...)``, typically a :class:`DatasetMapper`.
+        total_batch_size: images per iteration summed over all ranks.
+        num_workers: DataLoader worker processes.
+        seed: base seed for the index stream and the per-sample augmentation seeds.
+        aspect_ratio_grouping: batch landscape and portrait images separately.
+        start_iter: iteration to resume at; that many batches are skipped without loading data.
+
+    Returns:
+        a ``DataLoader`` whose iteration never ends; each item is a ``list[dict]`` of the
+        per-rank batch size.
+    """
+    rank, world_size = _dist_info()
+    if total_batch_size < 1 or total_batch_size % world_size != 0:
+        raise ValueError(
+            f"total_batch_size={total_batch_size} must be a positive multiple of the world size {world_size}"
+        )
+    records = _filter_without_instances(get_dataset_records(dataset))
+    sampler = TrainingSampler(len(records), seed=seed, rank=rank, world_size=world_size)
+    ratios = [r["width"] / r["height"] for r in records] if aspect_ratio_grouping else None
+    batch_sampler = GroupedBatchSampler(
+        sampler,
+        batch_size=total_batch_size // world_size,
+        aspect_ratios=ratios,
+        seed=derive_seed(seed, rank),  # ranks augment independently even when their indices coincide
+        start_batch=start_iter,
+    )
+    return DataLoader(
+        MapDataset(records, mapper),
+        batch_sampler=batch_sampler,
+        num_workers=num_workers,
+        collate_fn=_trivial_collate,
+        persistent_workers=num_workers > 0,
+    )
+
+
+def build_test_loader(
+    *,
+    dataset: str | Sequence[str] | Sequence[dict],
+    mapper: Callable[..., Any],
+    num_workers: int = 0,
+    batch_size: int = 1,
+) -> DataLoader:
+    """A finite loader over this rank's contiguous shard of the dataset, in order.
+
+    Args:
+        dataset: name(s) or records (all images kept).
+        mapper: callable ``mapper(record, seed=None)``, typically ``DatasetMapper(is_train=False)``.
+        num_workers: DataLoader worker processes.
+        batch_size: images per batch (the last batch may be smaller).
+
+    Returns:
+        a ``DataLoader`` yielding ``list[dict]`` batches.
+    """
+    rank, world_size = _dist_info()
+    records = get_dataset_records(dataset)
+    sampler = InferenceSampler(len(records), rank=rank, world_size=world_size)
+    return DataLoader(
+        MapDataset(records, mapper),
+        batch_sampler=BatchSampler(sampler, batch_size=batch_size, drop_last=False),
+        num_workers=num_workers,
+        collate_fn=_trivial_collate,
+    )

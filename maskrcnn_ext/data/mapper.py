@@ -1,0 +1,173 @@
+"""Turn a dataset record into the model's input dict: read, decode targets, augment, to tensors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+import numpy as np
+import pycocotools.mask as mask_util
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from maskrcnn_ext.data.image_io import read_image
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DatasetMapper", "annotations_to_targets", "segmentation_to_mask"]
+
+
+def segmentation_to_mask(segm: Any, height: int, width: int) -> np.ndarray:
+    """Decode COCO polygons or RLE (compressed or uncompressed counts) to a mask.
+
+    Args:
+        segm: list of flat ``[x0, y0, x1, y1, ...]`` polygons, or an RLE dict ``{size, counts}``.
+        height, width: image size the segmentation refers to.
+
+    Returns:
+        uint8 array (H, W) with values in {0, 1}.
+    """
+    if isinstance(segm, list):
+        rle = mask_util.merge(mask_util.frPyObjects(segm, height, width))
+    elif isinstance(segm, dict):
+        if isinstance(segm.get("counts"), list):
+            rle = mask_util.frPyObjects(segm, height, width)  # uncompressed -> compressed
+        else:
+            rle = segm
+    else:
+        raise TypeError(f"segmentation must be a polygon list or an RLE dict, got {type(segm).__name__}")
+    mask = mask_util.decode(rle)
+    if mask.shape != (height, width):
+        raise ValueError(f"segmentation decodes to size {mask.shape}, expected {(height, width)}")
+    return mask
+
+
+def annotations_to_targets(
+    annotations: list[dict], height: int, width: int, *, use_masks: bool = True
+) -> dict[str, torch.Tensor]:
+    """Stack the non-crowd annotations of one image into target tensors.
+
+    Args:
+        annotations: dataset-record annotations (XYXY absolute boxes).
+        height, width: image size.
+        use_masks: also decode masks.
+
+    Returns:
+        ``boxes`` float32 (N, 4) XYXY, ``classes`` int64 (N,), and with ``use_masks``
+        ``masks`` uint8 (N, H, W).
+    """
+    anns = [a for a in annotations if not a.get("iscrowd", 0)]
+    boxes = torch.tensor([a["bbox"] for a in anns], dtype=torch.float32).reshape(-1, 4)
+    targets = {"boxes": boxes, "classes": torch.tensor([a["category_id"] for a in anns], dtype=torch.int64)}
+    if use_masks:
+        masks = [segmentation_to_mask(a.get("segmentation"), height, width) for a in anns]
+        stacked = np.stack(masks) if masks else np.zeros((0, height, width), np.uint8)
+        targets["masks"] = torch.from_numpy(stacked)
+    return targets
+
+
+class DatasetMapper:
+    """Map a dataset record to the model-input dict.
+
+    Augmentations are ``torchvision.transforms.v2`` transforms; they receive the image, boxes and
+    masks together, so geometry stays consistent. Instances whose box becomes empty are removed.
+    """
+
+    def __init__(self, *, is_train: bool, augmentations: Sequence[Any] = (), use_masks: bool = True) -> None:
+        """
+        Args:
+            is_train: load and transform annotations into ``instances``.
+            augmentations: v2 transforms applied in order; they must keep the image uint8.
+            use_masks: decode masks into ``instances["masks"]`` (training only).
+        """
+        self.is_train = is_train
+        self.use_masks = use_masks
+        self.augmentations = list(augmentations)
+        steps = list(self.augmentations)
+        if is_train:
+            # Clamp first: geometric transforms may push boxes off the canvas, which Sanitize only
+            # removes once they have no area left inside it.
+            steps += [v2.ClampBoundingBoxes(), v2.SanitizeBoundingBoxes(min_size=1.0, labels_getter=_labels)]
+        self.transform = v2.Compose(steps or [v2.Identity()])  # Compose refuses an empty list
+
+    def __repr__(self) -> str:
+        return (
+            f"DatasetMapper(is_train={self.is_train}, use_masks={self.use_masks}, "
+            f"augmentations={self.augmentations})"
+        )
+
+    def __call__(self, record: dict, seed: int | None = None) -> dict:
+        """Read and transform one record.
+
+        Args:
+            record: a dataset record.
+            seed: when given, the random transforms run under this torch seed in a forked RNG, so a
+                (record, seed) pair gives the same output in any process.
+
+        Returns:
+            ``image`` uint8 (3, H', W'), ``height``/``width`` (original size), ``image_id``,
+            ``file_name`` and, when training, ``instances`` with ``boxes`` float32 (N, 4),
+            ``classes`` int64 (N,) and ``masks`` bool (N, H', W').
+        """
+        image = self._read(record)
+        height, width = image.shape[:2]
+        sample: dict[str, Any] = {"image": tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1))}
+        if self.is_train:
+            sample.update(self._targets(record, height, width))
+        if seed is None:
+            out = self.transform(sample)
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                out = self.transform(sample)
+        return self._to_model_input(record, out)
+
+    def _read(self, record: dict) -> np.ndarray:
+        image = read_image(record["file_name"])
+        expected = (record["height"], record["width"])
+        if image.shape[:2] != expected:
+            raise ValueError(
+                f"{record['file_name']}: decoded image size (h={image.shape[0]}, w={image.shape[1]}) "
+                f"differs from the annotated size (h={expected[0]}, w={expected[1]})"
+            )
+        return image
+
+    def _targets(self, record: dict, height: int, width: int) -> dict[str, Any]:
+        t = annotations_to_targets(record.get("annotations", []), height, width, use_masks=self.use_masks)
+        out = {
+            "boxes": tv_tensors.BoundingBoxes(t["boxes"], format="XYXY", canvas_size=(height, width)),
+            "labels": t["classes"],
+        }
+        if self.use_masks:
+            out["masks"] = tv_tensors.Mask(t["masks"])
+        return out
+
+    def _to_model_input(self, record: dict, out: dict[str, Any]) -> dict:
+        image = out["image"].as_subclass(torch.Tensor)
+        if image.dtype != torch.uint8:
+            raise TypeError(
+                f"DatasetMapper: augmentations turned the image into {image.dtype}; they must keep uint8 "
+                "(normalization happens inside the model)"
+            )
+        result = {
+            "image": image.contiguous(),
+            "height": int(record["height"]),
+            "width": int(record["width"]),
+            "image_id": record["image_id"],
+            "file_name": record["file_name"],
+        }
+        if self.is_train:
+            instances = {
+                "boxes": out["boxes"].as_subclass(torch.Tensor).to(torch.float32),
+                "classes": out["labels"].as_subclass(torch.Tensor).to(torch.int64),
+            }
+            if self.use_masks:
+                instances["masks"] = out["masks"].as_subclass(torch.Tensor).bool()
+            result["instances"] = instances
+        return result
+
+
+def _labels(sample: dict[str, Any]) -> Any:
+    # Explicit getter so Sanitize filters our "labels" entry regardless of torchvision's key heuristics.
+    return sample["labels"]

@@ -1,0 +1,251 @@
+"""The synthetic "shapes" dataset: deterministic COCO json + PNG files, generated on demand.
+
+Layout under a datasets root: ``<root>/shapes/<split>/images/*.png`` and
+``<root>/shapes/<split>/annotations.json``. The json's ``info.params`` records the generation
+parameters; a later call with the same parameters reuses the files. The json is written last and
+atomically, so an interrupted generation is simply redone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from typing import Any, Iterable
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_util
+
+from maskrcnn_ext.data.catalog import DatasetCatalog, MetadataCatalog
+from maskrcnn_ext.data.coco import load_coco_json
+from maskrcnn_ext.data.shapes_draw import (
+    CLASS_NAMES,
+    area_to_extent,
+    draw_background,
+    pick_contrasting_color,
+    shape_mask,
+    shape_radius,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CLASS_NAMES", "SHAPES_SPLITS", "generate_shapes", "register_shapes", "shapes_split_dir"]
+
+GENERATOR_VERSION = 1
+ENV_DATASETS = "MASKRCNN_EXT_DATASETS"
+# dataset name -> (split folder, number of images, seed)
+SHAPES_SPLITS: dict[str, tuple[str, int, int]] = {
+    "shapes_train": ("train", 1000, 0),
+    "shapes_val": ("val", 100, 1),
+    "shapes_tiny_train": ("tiny_train", 32, 2),
+    "shapes_tiny_val": ("tiny_val", 16, 3),
+}
+_MIN_VISIBLE_FRACTION = 0.5  # a new shape may hide at most half of any earlier one
+_MIN_VISIBLE_PIXELS = 16
+_SMALL_AREA = (10.0**2, 31.0**2)  # COCO "small" is area < 32^2
+_MEDIUM_AREA = (32.0**2, 95.0**2)  # COCO "medium" is 32^2 <= area < 96^2
+
+
+def shapes_split_dir(root: str, split: str) -> str:
+    """Folder of one split under a datasets root."""
+    return os.path.join(root, "shapes", split)
+
+
+def _sample_area(rng: np.random.Generator, height: int, width: int, small_fraction: float) -> float:
+    """Target pixel area, log-uniform inside a COCO size bucket chosen at random."""
+    u = rng.random()
+    if u < small_fraction:
+        lo, hi = _SMALL_AREA
+    elif u < small_fraction + (1.0 - small_fraction) * 0.6:
+        lo, hi = _MEDIUM_AREA
+    else:
+        lo = 97.0**2
+        hi = max(lo * 1.3, 0.3 * min(height, width) ** 2)
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def _propose_shape(
+    rng: np.random.Generator, height: int, width: int, small_fraction: float
+) -> tuple[int, np.ndarray]:
+    """Random class, size, position and rotation; returns (class index, bool mask (H, W))."""
+    cls = int(rng.integers(len(CLASS_NAMES)))
+    name = CLASS_NAMES[cls]
+    extent = area_to_extent(name, _sample_area(rng, height, width, small_fraction))
+    # Shrink shapes that would not fit so every shape lies fully inside the image.
+    max_radius = 0.5 * min(height, width) - 1.0
+    extent *= min(1.0, max_radius / shape_radius(name, extent))
+    radius = shape_radius(name, extent)
+    center = (rng.uniform(radius, width - radius), rng.uniform(radius, height - radius))
+    angle = 0.0 if name == "circle" else float(rng.uniform(0.0, 2.0 * math.pi))
+    return cls, shape_mask(name, center=center, extent=extent, angle=angle, height=height, width=width)
+
+
+def _occludes_too_much(new: np.ndarray, visible: list[np.ndarray], full_areas: list[int]) -> bool:
+    for vis, full in zip(visible, full_areas):
+        remaining = int(np.count_nonzero(vis & ~new))
+        if remaining < _MIN_VISIBLE_FRACTION * full or remaining < _MIN_VISIBLE_PIXELS:
+            return True
+    return False
+
+
+def _render_image(
+    rng: np.random.Generator, params: dict[str, Any]
+) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+    """Draw one image and return it with its (class index, visible mask) instances."""
+    height, width = (int(v) for v in rng.integers(params["min_size"], params["max_size"] + 1, size=2))
+    img = draw_background(rng, height, width)
+    wanted = int(rng.integers(1, params["max_instances"] + 1))
+    classes: list[int] = []
+    visible: list[np.ndarray] = []
+    full_areas: list[int] = []
+    for _ in range(4 * wanted):
+        if len(classes) == wanted:
+            break
+        cls, mask = _propose_shape(rng, height, width, params["small_fraction"])
+        full = int(np.count_nonzero(mask))
+        if full < _MIN_VISIBLE_PIXELS or _occludes_too_much(mask, visible, full_areas):
+            continue
+        for vis in visible:
+            vis &= ~mask  # later shapes occlude earlier ones
+        img[mask] = pick_contrasting_color(rng, img[mask].mean(axis=0))
+        classes.append(cls)
+        visible.append(mask)
+        full_areas.append(full)
+    return img, list(zip(classes, visible))
+
+
+def _annotation(ann_id: int, image_id: int, cls: int, mask: np.ndarray) -> dict[str, Any]:
+    rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": cls + 1,
+        "segmentation": rle,
+        "bbox": [float(v) for v in mask_util.toBbox(rle)],
+        "area": float(mask_util.area(rle)),
+        "iscrowd": 0,
+    }
+
+
+def _params_match(json_path: str, params: dict[str, Any]) -> bool:
+    if not os.path.isfile(json_path):
+        return False
+    try:
+        with open(json_path, encoding="utf-8") as f:
+            info = json.load(f).get("info", {})
+    except (OSError, ValueError):
+        return False
+    return info.get("params") == params
+
+
+def _write_json_atomic(path: str, data: dict[str, Any]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def generate_shapes(
+    root: str,
+    *,
+    split: str,
+    num_images: int,
+    seed: int,
+    min_size: int = 224,
+    max_size: int = 320,
+    max_instances: int = 6,
+    small_fraction: float = 0.3,
+) -> str:
+    """Generate (or reuse) one split of the shapes dataset.
+
+    Image ``i`` is drawn from its own generator spawned from ``seed``, so a split's first images do
+    not depend on ``num_images``.
+
+    Args:
+        root: datasets root; files go to ``<root>/shapes/<split>/``.
+        split: split folder name, e.g. ``"train"``.
+        num_images: number of images.
+        seed: base seed of ``numpy.random.default_rng``.
+        min_size, max_size: range of image height and width (drawn independently), in pixels.
+        max_instances: at most this many shapes per image (at least one is drawn).
+        small_fraction: probability that a proposed shape targets the COCO "small" area bucket.
+
+    Returns:
+        path of the COCO annotation json.
+    """
+    if not 0 < min_size <= max_size:
+        raise ValueError(f"generate_shapes: need 0 < min_size <= max_size, got {min_size}, {max_size}")
+    if num_images < 1 or max_instances < 1:
+        raise ValueError(
+            f"generate_shapes: num_images and max_instances must be >= 1, got {num_images}, {max_instances}"
+        )
+    params = dict(
+        version=GENERATOR_VERSION, num_images=num_images, seed=seed, min_size=min_size,
+        max_size=max_size, max_instances=max_instances, small_fraction=float(small_fraction),
+    )  # fmt: skip
+    split_dir = shapes_split_dir(root, split)
+    json_path = os.path.join(split_dir, "annotations.json")
+    if _params_match(json_path, params):
+        return json_path
+    logger.info("Generating shapes split '%s' (%d images, seed %d) in %s", split, num_images, seed, split_dir)
+    image_dir = os.path.join(split_dir, "images")
+    shutil.rmtree(image_dir, ignore_errors=True)  # stale files of an older generation
+    os.makedirs(image_dir, exist_ok=True)
+
+    images, annotations = [], []
+    for i, child in enumerate(np.random.SeedSequence(seed).spawn(num_images)):
+        img, instances = _render_image(np.random.default_rng(child), params)
+        file_name = f"{i:06d}.png"
+        if not cv2.imwrite(os.path.join(image_dir, file_name), img[:, :, ::-1]):
+            raise OSError(f"generate_shapes: could not write {os.path.join(image_dir, file_name)}")
+        images.append({"id": i + 1, "file_name": file_name, "height": img.shape[0], "width": img.shape[1]})
+        for cls, mask in instances:
+            annotations.append(_annotation(len(annotations) + 1, i + 1, cls, mask))
+    categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASS_NAMES)]
+    info = {"description": "maskrcnn_ext synthetic shapes", "params": params}
+    data = {"info": info, "images": images, "annotations": annotations, "categories": categories}
+    _write_json_atomic(json_path, data)
+    return json_path
+
+
+def _resolve_root(root: str | None) -> str:
+    return os.path.abspath(root or os.environ.get(ENV_DATASETS) or "datasets")
+
+
+def _shapes_loader(name: str, root: str | None):
+    split, num_images, seed = SHAPES_SPLITS[name]
+
+    def _load() -> list[dict]:
+        resolved = _resolve_root(root)  # resolved now, so the env var may be set after import
+        json_path = generate_shapes(resolved, split=split, num_images=num_images, seed=seed)
+        image_root = os.path.join(os.path.dirname(json_path), "images")
+        MetadataCatalog.get(name).set(json_file=json_path, image_root=image_root)
+        return load_coco_json(json_path, image_root, dataset_name=name)
+
+    return _load
+
+
+def register_shapes(*, root: str | None = None, names: Iterable[str] = tuple(SHAPES_SPLITS)) -> None:
+    """Register shapes splits in the catalogs; files are generated on the first ``get``.
+
+    Args:
+        root: datasets root; default: env var ``MASKRCNN_EXT_DATASETS``, else ``./datasets``,
+            looked up when the dataset is first loaded.
+        names: which of :data:`SHAPES_SPLITS` to register.
+    """
+    for name in names:
+        if name not in SHAPES_SPLITS:
+            raise KeyError(f"register_shapes: unknown split '{name}'; known: {', '.join(SHAPES_SPLITS)}")
+        DatasetCatalog.register(name, _shapes_loader(name, root))
+        split_dir = shapes_split_dir(_resolve_root(root), SHAPES_SPLITS[name][0])
+        MetadataCatalog.get(name).set(
+            thing_classes=list(CLASS_NAMES),
+            thing_dataset_id_to_contiguous_id={i + 1: i for i in range(len(CLASS_NAMES))},
+            json_file=os.path.join(split_dir, "annotations.json"),
+            image_root=os.path.join(split_dir, "images"),
+            evaluator_type="coco",
+        )

@@ -1,0 +1,38 @@
+"""The training engine: trainer loop and hooks, events and writers, checkpoints, lr schedules, launch."""
+from __future__ import annotations
+
+from .checkpoint import Checkpointer, LoadReport, load_model_weights
+from .defaults import default_argument_parser, default_setup
+from .events import ConsoleWriter, EventStorage, EventWriter, JSONWriter, TensorboardWriter, get_event_storage
+from .hooks import EvalHook, IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter, flatten_results
+from .launch import create_ddp_model, launch
+from .lr_scheduler import LRMultiplier, WarmupParamScheduler, warmup_multistep
+from .trainer import HookBase, SimpleTrainer, TrainerBase
+
+__all__ = [
+    "Checkpointer",
+    "ConsoleWriter",
+    "EvalHook",
+    "EventStorage",
+    "EventWriter",
+    "HookBase",
+    "IterationTimer",
+    "JSONWriter",
+    "LRMultiplier",
+    "LRScheduler",
+    "LoadReport",
+    "PeriodicCheckpointer",
+    "PeriodicWriter",
+    "SimpleTrainer",
+    "TensorboardWriter",
+    "TrainerBase",
+    "WarmupParamScheduler",
+    "create_ddp_model",
+    "default_argument_parser",
+    "default_setup",
+    "flatten_results",
+    "get_event_storage",
+    "launch",
+    "load_model_weights",
+    "warmup_multistep",
+]

@@ -1,0 +1,104 @@
+"""What every training script does first: parse the standard arguments and prepare the run directory."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import shutil
+from typing import Any
+
+from maskrcnn_ext.utils import comm
+from maskrcnn_ext.utils.env import collect_env_info, seed_all
+from maskrcnn_ext.utils.logger import setup_logger
+
+__all__ = ["default_argument_parser", "default_setup"]
+
+logger = logging.getLogger(__name__)
+
+
+def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
+    """The launcher's arguments: config file, resume/eval-only, processes, and ``key=value`` overrides.
+
+    Args:
+        epilog: text shown after the help, e.g. usage examples.
+
+    Returns:
+        The parser; ``args.opts`` holds the overrides as a list of ``"key=value"`` strings.
+    """
+    parser = argparse.ArgumentParser(epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to the Python lazy config")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume from the last checkpoint in the output directory when there is one",
+    )
+    parser.add_argument("--eval-only", action="store_true", help="evaluate the loaded weights and exit")
+    parser.add_argument(
+        "--num-gpus",
+        type=int,
+        default=1,
+        help="number of processes to start on this machine (CPU processes when there is no GPU)",
+    )
+    parser.add_argument(
+        "--dist-url",
+        default="auto",
+        help="rendezvous URL for the spawned processes; 'auto' picks a free localhost port",
+    )
+    parser.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        default=None,
+        help="config overrides as key=value, e.g. train.max_iter=100 optimizer.lr=0.01",
+    )
+    return parser
+
+
+def _save_config(cfg: Any, output_dir: str, config_file: str) -> None:
+    """Write the resolved config and a copy of its source file into the run directory."""
+    from maskrcnn_ext.config import LazyConfig
+
+    path = os.path.join(output_dir, "config.yaml")
+    try:
+        LazyConfig.save(cfg, path)
+        logger.info("Full config saved to %s", path)
+    except Exception:
+        # A config that cannot be serialised should not prevent training; say so loudly.
+        logger.exception("Could not save the resolved config to %s", path)
+    if config_file:
+        shutil.copyfile(config_file, os.path.join(output_dir, "config_source.py"))
+
+
+def _seed(cfg_seed: Any, rank: int) -> int:
+    """Seed this process; a negative or missing seed draws a fresh random one."""
+    seed = -1 if cfg_seed is None else int(cfg_seed)
+    if seed < 0:
+        seed = secrets.randbelow(2**31)
+        logger.info("No fixed seed configured; using random seed %d", seed)
+    seed_all(seed + rank)
+    return seed + rank
+
+
+def default_setup(cfg: Any, args: argparse.Namespace) -> None:
+    """Prepare the run directory and this process: logging, config copies, environment, seed.
+
+    Args:
+        cfg: the loaded config; uses ``cfg.train.output_dir`` and ``cfg.train.seed``.
+        args: the parsed arguments of :func:`default_argument_parser`.
+    """
+    output_dir = str(cfg.train.output_dir)
+    rank = comm.get_rank()
+    if comm.is_main_process():
+        os.makedirs(output_dir, exist_ok=True)
+    comm.synchronize()
+
+    setup_logger(output_dir, distributed_rank=rank, name="maskrcnn_ext")
+    logger.info("Rank of this process: %d / world size %d", rank, comm.get_world_size())
+    logger.info("Command line arguments: %s", args)
+
+    if comm.is_main_process():
+        with open(os.path.join(output_dir, "env.txt"), "w", encoding="utf-8") as f:
+            f.write(collect_env_info() + "\n")
+        _save_config(cfg, output_dir, getattr(args, "config_file", ""))
+
+    _seed(getattr(cfg.train, "seed", -1), rank)

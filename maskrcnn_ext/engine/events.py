@@ -1,0 +1,263 @@
+"""Scalars recorded during training and the writers that publish them.
+
+The trainer opens one :class:`EventStorage`; the model, the trainer and the hooks put scalars into it
+(``get_event_storage()`` finds it from anywhere), and the writers read it periodically.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import resource
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from fvcore.common.history_buffer import HistoryBuffer
+
+__all__ = [
+    "ConsoleWriter",
+    "EventStorage",
+    "EventWriter",
+    "JSONWriter",
+    "TensorboardWriter",
+    "get_event_storage",
+]
+
+logger = logging.getLogger(__name__)
+
+_STORAGE_STACK: list[EventStorage] = []
+
+
+def get_event_storage() -> EventStorage:
+    """The innermost open :class:`EventStorage`.
+
+    Raises:
+        RuntimeError: when called outside ``with EventStorage(...)``.
+    """
+    if not _STORAGE_STACK:
+        raise RuntimeError("get_event_storage() was called outside of an open EventStorage context.")
+    return _STORAGE_STACK[-1]
+
+
+class EventStorage:
+    """Per-iteration scalars, plus evaluation results as whole rows.
+
+    Args:
+        start_iter: the iteration the first scalars belong to.
+    """
+
+    def __init__(self, start_iter: int = 0) -> None:
+        self.iter = start_iter
+        self._history: dict[str, HistoryBuffer] = {}
+        self._latest: dict[str, tuple[float, int]] = {}
+        self._smoothing_hints: dict[str, bool] = {}
+        self.eval_rows: list[dict[str, Any]] = []
+
+    def put_scalar(self, name: str, value: float | torch.Tensor, smoothing_hint: bool = True) -> None:
+        """Record ``value`` under ``name`` at the current iteration.
+
+        Args:
+            name: scalar name, e.g. ``"loss_cls"``.
+            value: a Python number or a one-element tensor.
+            smoothing_hint: whether writers should report a windowed median rather than the latest value.
+        """
+        value = float(value.item() if isinstance(value, torch.Tensor) else value)
+        previous_hint = self._smoothing_hints.setdefault(name, smoothing_hint)
+        if previous_hint != smoothing_hint:
+            raise ValueError(
+                f"Scalar {name!r} was put with smoothing_hint={previous_hint} before, now {smoothing_hint}"
+            )
+        self._history.setdefault(name, HistoryBuffer()).update(value, self.iter)
+        self._latest[name] = (value, self.iter)
+
+    def put_scalars(self, *, smoothing_hint: bool = True, **values: float) -> None:
+        """Record several scalars at once."""
+        for name, value in values.items():
+            self.put_scalar(name, value, smoothing_hint=smoothing_hint)
+
+    def put_eval_row(self, results: Mapping[str, float]) -> None:
+        """Record flat evaluation results (``{"bbox/AP": 0.31, ...}``) for the current iteration."""
+        self.eval_rows.append({"iteration": self.iter, **{k: float(v) for k, v in results.items()}})
+
+    def history(self, name: str) -> HistoryBuffer:
+        """All values of ``name``; ``.median(n)``/``.avg(n)`` summarise the last ``n``.
+
+        Raises:
+            KeyError: naming the scalar and the ones that exist.
+        """
+        if name not in self._history:
+            raise KeyError(f"No scalar named {name!r} in the EventStorage; known: {sorted(self._history)}")
+        return self._history[name]
+
+    def histories(self) -> dict[str, HistoryBuffer]:
+        return dict(self._history)
+
+    def latest(self) -> dict[str, tuple[float, int]]:
+        """``{name: (latest value, iteration it was put at)}``."""
+        return dict(self._latest)
+
+    def latest_with_smoothing_hint(self, window_size: int = 20) -> dict[str, tuple[float, int]]:
+        """Like :meth:`latest`, with smoothed scalars replaced by their median over ``window_size`` values."""
+        result = {}
+        for name, (value, iteration) in self._latest.items():
+            if self._smoothing_hints[name]:
+                value = self._history[name].median(window_size)
+            result[name] = (value, iteration)
+        return result
+
+    def __enter__(self) -> EventStorage:
+        _STORAGE_STACK.append(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert _STORAGE_STACK[-1] is self, "EventStorage contexts were closed out of order"
+        _STORAGE_STACK.pop()
+
+
+class EventWriter:
+    """Base class: ``write()`` publishes what is new in the current storage; ``close()`` frees resources."""
+
+    def write(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _IncrementalWriter(EventWriter):
+    """Shared bookkeeping: which scalars and eval rows were already written by this writer."""
+
+    def __init__(self, window_size: int) -> None:
+        self._window_size = window_size
+        self._last_written_iter = -1
+        self._eval_rows_written = 0
+
+    def _new_scalars(self, storage: EventStorage) -> dict[int, dict[str, float]]:
+        """Scalars put since the previous write, grouped by iteration."""
+        by_iter: dict[int, dict[str, float]] = {}
+        for name, (value, iteration) in storage.latest_with_smoothing_hint(self._window_size).items():
+            if iteration > self._last_written_iter:
+                by_iter.setdefault(iteration, {})[name] = value
+        if by_iter:
+            self._last_written_iter = max(by_iter)
+        return by_iter
+
+    def _new_eval_rows(self, storage: EventStorage) -> list[dict[str, Any]]:
+        rows = storage.eval_rows[self._eval_rows_written :]
+        self._eval_rows_written = len(storage.eval_rows)
+        return rows
+
+
+class JSONWriter(_IncrementalWriter):
+    """Append one JSON object per line: ``{"iteration", "type": "train", scalars...}`` and eval rows.
+
+    Args:
+        path: the ``metrics.jsonl`` file; opened in append mode so a resumed run continues it.
+        window_size: number of values the median of smoothed scalars is taken over.
+    """
+
+    def __init__(self, path: str, window_size: int = 20) -> None:
+        super().__init__(window_size)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across writes
+
+    def write(self) -> None:
+        storage = get_event_storage()
+        for iteration, scalars in sorted(self._new_scalars(storage).items()):
+            self._file.write(json.dumps({"iteration": iteration, "type": "train", **scalars}, sort_keys=True) + "\n")
+        for row in self._new_eval_rows(storage):
+            self._file.write(json.dumps({"type": "eval", **row}, sort_keys=True) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class TensorboardWriter(_IncrementalWriter):
+    """Write every new scalar and eval result to TensorBoard event files in ``log_dir``."""
+
+    def __init__(self, log_dir: str, window_size: int = 20) -> None:
+        super().__init__(window_size)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(log_dir=log_dir)
+
+    def write(self) -> None:
+        storage = get_event_storage()
+        for iteration, scalars in sorted(self._new_scalars(storage).items()):
+            for name, value in scalars.items():
+                self._writer.add_scalar(name, value, iteration)
+        for row in self._new_eval_rows(storage):
+            iteration = row["iteration"]
+            for name, value in row.items():
+                if name != "iteration":
+                    self._writer.add_scalar(f"eval/{name}", value, iteration)
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _max_memory_mb() -> float:
+    """Peak GPU memory of this process on CUDA, else peak resident set size, in MiB."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 1024**2
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports kilobytes, macOS bytes.
+    return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
+
+
+def _format_lr(lr: float) -> str:
+    return f"{lr:.4f}" if lr >= 1e-3 else f"{lr:.3e}"
+
+
+class ConsoleWriter(EventWriter):
+    """Log one progress line: iteration, ETA, losses, lr, iteration and data time, peak memory.
+
+    Args:
+        max_iter: total number of iterations, for the ETA and the ``iter: i/N`` display.
+        window_size: number of recent values the medians are taken over.
+    """
+
+    def __init__(self, max_iter: int, window_size: int = 20) -> None:
+        self._max_iter = max_iter
+        self._window_size = window_size
+
+    def _eta(self, storage: EventStorage) -> str | None:
+        try:
+            seconds_per_iter = storage.history("time").median(self._window_size)
+        except KeyError:
+            return None
+        remaining = max(self._max_iter - storage.iter - 1, 0) * seconds_per_iter
+        return str(datetime.timedelta(seconds=int(remaining)))
+
+    def _median(self, storage: EventStorage, name: str) -> float | None:
+        histories = storage.histories()
+        return histories[name].median(self._window_size) if name in histories else None
+
+    def format_line(self, storage: EventStorage) -> str:
+        """The progress line for the storage's current iteration."""
+        parts = [f"iter: {storage.iter + 1}/{self._max_iter}"]
+        eta = self._eta(storage)
+        if eta is not None:
+            parts.append(f"eta: {eta}")
+        losses = sorted(name for name in storage.histories() if name.startswith("loss_"))
+        total = self._median(storage, "total_loss")
+        if total is not None:
+            detail = ", ".join(f"{name}: {self._median(storage, name):.4g}" for name in losses)
+            parts.append(f"loss: {total:.4g} ({detail})" if detail else f"loss: {total:.4g}")
+        if "lr" in storage.histories():
+            parts.append(f"lr: {_format_lr(storage.history('lr').latest())}")
+        for label, name in (("time", "time"), ("data", "data_time")):
+            value = self._median(storage, name)
+            if value is not None:
+                parts.append(f"{label}: {value:.4f}")
+        parts.append(f"max_mem: {_max_memory_mb():.0f}M")
+        return "  ".join(parts)
+
+    def write(self) -> None:
+        logger.info(self.format_line(get_event_storage()))

@@ -1,0 +1,5 @@
+from .mask_ops import crop_and_resize_masks, paste_masks_in_image
+from .poolers import MultiLevelROIPooler, ROIAlign, assign_boxes_to_levels, build_pooler
+
+__all__ = ["MultiLevelROIPooler", "ROIAlign", "assign_boxes_to_levels", "build_pooler",
+           "crop_and_resize_masks", "paste_masks_in_image"]

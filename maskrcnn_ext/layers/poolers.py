@@ -1,0 +1,142 @@
+"""RoI feature poolers: single-level operators and the multi-level (FPN) pooler around them.
+
+Every operator maps feature maps ``(B, C, H, W)`` and RoIs ``(R, 5)`` given as
+``(batch_index, x0, y0, x1, y1)`` in input-image pixels to pooled features ``(R, C, S, S)``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+from torchvision.ops import roi_align
+
+from ..modeling.registry import POOLER_REGISTRY
+
+__all__ = ["ROIAlign", "MultiLevelROIPooler", "assign_boxes_to_levels", "boxes_to_rois"]
+
+
+@POOLER_REGISTRY.register()
+class ROIAlign(nn.Module):
+    """RoIAlign (He et al. 2017): bilinear samples on a regular grid in each bin, averaged.
+
+    Args:
+        output_size: side S of the pooled output.
+        spatial_scale: feature-map size / input-image size (1 / stride).
+        sampling_ratio: samples per bin side; 0 means adaptive (ceil(roi_size / S)).
+        aligned: shift RoI coordinates by -0.5 px so that pixel centres sit at half-integers
+            (the corrected convention); False reproduces the paper's original coordinates.
+    """
+
+    def __init__(self, *, output_size: int, spatial_scale: float, sampling_ratio: int = 0,
+                 aligned: bool = True) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self.spatial_scale = spatial_scale
+        self.sampling_ratio = sampling_ratio
+        self.aligned = aligned
+
+    def forward(self, features: Tensor, rois: Tensor) -> Tensor:
+        return roi_align(features, rois.to(features.dtype), self.output_size, self.spatial_scale,
+                         self.sampling_ratio, self.aligned)
+
+    def extra_repr(self) -> str:
+        return (f"output_size={self.output_size}, spatial_scale={self.spatial_scale}, "
+                f"sampling_ratio={self.sampling_ratio}, aligned={self.aligned}")
+
+
+def boxes_to_rois(boxes: Sequence[Tensor]) -> Tensor:
+    """Concatenate per-image boxes ``[(Ri, 4)]`` into RoIs ``(sum Ri, 5)`` with a batch-index column."""
+    if len(boxes) == 0:
+        return torch.zeros((0, 5))
+    index = torch.cat([torch.full((len(b), 1), i, dtype=b.dtype, device=b.device)
+                       for i, b in enumerate(boxes)])
+    return torch.cat([index, torch.cat(list(boxes))], dim=1)
+
+
+def assign_boxes_to_levels(boxes: Tensor, *, min_level: int, max_level: int,
+                           canonical_box_size: float = 224.0, canonical_level: int = 4) -> Tensor:
+    """FPN level of each box (Lin et al. 2017, eq. 1), as an index from ``min_level``.
+
+    Args:
+        boxes: ``(R, 4)`` XYXY boxes in input-image pixels.
+
+    Returns:
+        ``(R,)`` int64 in ``[0, max_level - min_level]``.
+    """
+    sizes = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=0).sqrt()
+    # The epsilon keeps a box of exactly the canonical size on the canonical level despite rounding.
+    levels = torch.floor(canonical_level + torch.log2(sizes / canonical_box_size + 1e-8))
+    return (levels.clamp(min_level, max_level) - min_level).to(torch.int64)
+
+
+@POOLER_REGISTRY.register()
+class MultiLevelROIPooler(nn.Module):
+    """Pools each RoI from one feature level: the only level for C4/C5, the scale-matched one for FPN.
+
+    Args:
+        level_ops: one single-level pooler per feature map, finest first (each built with that
+            level's ``spatial_scale``); see :func:`build_level_ops`.
+        canonical_box_size: box side mapped to ``canonical_level``.
+        canonical_level: FPN level of a ``canonical_box_size`` box (4 in the FPN paper).
+    """
+
+    def __init__(self, *, level_ops: Sequence[nn.Module], canonical_box_size: float = 224.0,
+                 canonical_level: int = 4) -> None:
+        super().__init__()
+        self.level_ops = nn.ModuleList(level_ops)
+        scales = [op.spatial_scale for op in self.level_ops]
+        self.min_level = int(round(-math.log2(scales[0])))
+        self.max_level = int(round(-math.log2(scales[-1])))
+        if len(scales) != self.max_level - self.min_level + 1:
+            raise ValueError(f"Feature strides {[1 / s for s in scales]} are not consecutive powers of 2")
+        self.canonical_box_size = canonical_box_size
+        self.canonical_level = canonical_level
+
+    @property
+    def output_size(self) -> int:
+        return self.level_ops[0].output_size
+
+    def forward(self, features: Sequence[Tensor], boxes: Sequence[Tensor]) -> Tensor:
+        """
+        Args:
+            features: per-level maps ``(B, C, Hl, Wl)``, finest first, one per ``level_ops`` entry.
+            boxes: per-image boxes ``[(Ri, 4)]`` XYXY in input-image pixels.
+
+        Returns:
+            ``(sum Ri, C, S, S)`` pooled features in the order of the concatenated boxes.
+        """
+        if len(features) != len(self.level_ops):
+            raise ValueError(f"Pooler has {len(self.level_ops)} levels but got {len(features)} maps")
+        rois = boxes_to_rois(boxes).to(features[0].device)
+        if len(self.level_ops) == 1:
+            return self.level_ops[0](features[0], rois)
+        levels = assign_boxes_to_levels(rois[:, 1:], min_level=self.min_level, max_level=self.max_level,
+                                        canonical_box_size=self.canonical_box_size,
+                                        canonical_level=self.canonical_level)
+        size = self.output_size
+        out = features[0].new_zeros((len(rois), features[0].shape[1], size, size))
+        for level, (op, feature) in enumerate(zip(self.level_ops, features)):
+            index = torch.nonzero(levels == level).squeeze(1)
+            if index.numel():
+                out.index_copy_(0, index, op(feature, rois[index]).to(out.dtype))
+        return out
+
+
+def build_level_ops(*, op: str = "ROIAlign", output_size: int, strides: Sequence[int],
+                    **op_kwargs) -> list[nn.Module]:
+    """One registered single-level pooler per feature stride (e.g. ``strides=(4, 8, 16, 32)``)."""
+    from ..modeling.registry import build_from_registry
+
+    return [build_from_registry(POOLER_REGISTRY, op, output_size=output_size, spatial_scale=1.0 / s,
+                                **op_kwargs) for s in strides]
+
+
+def build_pooler(*, op: str = "ROIAlign", output_size: int, strides: Sequence[int],
+                 canonical_box_size: float = 224.0, canonical_level: int = 4,
+                 **op_kwargs) -> MultiLevelROIPooler:
+    """Config-friendly constructor: the registered pooler ``op`` at every stride in ``strides``."""
+    return MultiLevelROIPooler(
+        level_ops=build_level_ops(op=op, output_size=output_size, strides=strides, **op_kwargs),
+        canonical_box_size=canonical_box_size, canonical_level=canonical_level)

@@ -1,0 +1,133 @@
+"""The Mask R-CNN meta-architecture: normalize, pad, backbone, proposals, ROI heads, post-process."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+from torchvision.models.detection.image_list import ImageList
+
+from ...layers.mask_ops import paste_masks_in_image
+from ..registry import META_ARCH_REGISTRY
+
+__all__ = ["GeneralizedRCNN", "detector_postprocess"]
+
+
+@META_ARCH_REGISTRY.register()
+class GeneralizedRCNN(nn.Module):
+    """Two-stage detector over the model-input contract (DESIGN.md section 5).
+
+    Args:
+        backbone: ``(B, 3, H, W) -> {name: map}`` with a ``strides`` dict.
+        proposal_generator: ``(ImageList, maps, targets) -> (proposals, losses)``.
+        roi_heads: ``(maps, proposals, image_sizes, targets) -> (detections, losses)``.
+        pixel_mean / pixel_std: per-channel RGB statistics in 0..255 used to normalize inputs.
+        size_divisibility: pad the batch to a multiple of this (the coarsest backbone stride when 0).
+        mask_threshold: probability at which pasted masks are binarized.
+    """
+
+    def __init__(self, *, backbone: nn.Module, proposal_generator: nn.Module, roi_heads: nn.Module,
+                 pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
+                 pixel_std: Sequence[float] = (58.395, 57.12, 57.375), size_divisibility: int = 0,
+                 mask_threshold: float = 0.5) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.proposal_generator = proposal_generator
+        self.roi_heads = roi_heads
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
+        self.size_divisibility = size_divisibility or max(getattr(backbone, "strides", {"": 32}).values())
+        self.mask_threshold = mask_threshold
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    def forward(self, batched_inputs: list[dict[str, Any]]) -> dict[str, Tensor] | list[dict[str, Any]]:
+        """
+        Args:
+            batched_inputs: per image ``{"image": uint8 (3, H, W), "height", "width", ...}`` plus
+                ``"instances"`` (``boxes``, ``classes``, ``masks``) in training.
+
+        Returns:
+            training: ``{loss_name: scalar}``; inference: per image ``{"instances": {...}}`` at the
+            original ``height x width``.
+        """
+        if not self.training:
+            return self.inference(batched_inputs)
+        images = self.preprocess_image(batched_inputs)
+        targets = [self._targets_to_device(x, i) for i, x in enumerate(batched_inputs)]
+        features = self.backbone(images.tensors)
+        proposals, losses = self.proposal_generator(images, features, targets)
+        _, detector_losses = self.roi_heads(features, proposals, images.image_sizes, targets)
+        losses.update(detector_losses)
+        return losses
+
+    @torch.no_grad()
+    def inference(self, batched_inputs: list[dict[str, Any]], do_postprocess: bool = True) -> list[dict[str, Any]]:
+        """Detections per image; with ``do_postprocess`` mapped back to the original image size."""
+        images = self.preprocess_image(batched_inputs)
+        features = self.backbone(images.tensors)
+        proposals, _ = self.proposal_generator(images, features)
+        detections, _ = self.roi_heads(features, proposals, images.image_sizes)
+        if not do_postprocess:
+            return [{"instances": d} for d in detections]
+        return [{"instances": detector_postprocess(d, size, (x.get("height", size[0]), x.get("width", size[1])),
+                                                   mask_threshold=self.mask_threshold)}
+                for d, x, size in zip(detections, batched_inputs, images.image_sizes)]
+
+    def preprocess_image(self, batched_inputs: list[dict[str, Any]]) -> ImageList:
+        """Normalize and zero-pad (after normalization) into a ``(B, 3, Hp, Wp)`` batch."""
+        images = [self._check_image(x, i) for i, x in enumerate(batched_inputs)]
+        sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
+        stride = self.size_divisibility
+        max_h = -(-max(h for h, _ in sizes) // stride) * stride
+        max_w = -(-max(w for _, w in sizes) // stride) * stride
+        batch = images[0].new_zeros((len(images), 3, max_h, max_w), dtype=torch.float32)
+        for i, im in enumerate(images):
+            batch[i, :, : im.shape[-2], : im.shape[-1]] = (im.float() - self.pixel_mean) / self.pixel_std
+        return ImageList(batch, sizes)
+
+    def _check_image(self, x: dict[str, Any], index: int) -> Tensor:
+        image = x.get("image") if isinstance(x, dict) else None
+        if not isinstance(image, Tensor) or image.dim() != 3 or image.shape[0] != 3:
+            shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
+            raise ValueError(f"Input {index}: 'image' must be a (3, H, W) tensor, got {shape}")
+        return image.to(self.device, non_blocking=True)
+
+    def _targets_to_device(self, x: dict[str, Any], index: int) -> dict[str, Tensor]:
+        if "instances" not in x:
+            raise ValueError(f"Input {index} ({x.get('file_name', 'no file name')}) has no 'instances' "
+                             "in training mode")
+        inst = x["instances"]
+        return {"boxes": inst["boxes"].to(self.device, torch.float32),
+                "classes": inst["classes"].to(self.device, torch.int64),
+                "masks": inst["masks"].to(self.device) if "masks" in inst else None}
+
+
+def detector_postprocess(detections: dict[str, Tensor], input_size: tuple[int, int],
+                         output_size: tuple[int, int], *, mask_threshold: float = 0.5) -> dict[str, Tensor]:
+    """Rescale one image's detections from the network input size to the original image size.
+
+    Args:
+        detections: ``{"boxes": (D, 4), "scores", "classes"}`` and optionally ``"mask_probs"``
+            ``(D, M, M)`` and ``"mask_scores"``, in input-image pixels.
+        input_size: ``(h, w)`` the network saw; output_size: original ``(H, W)``.
+
+    Returns:
+        ``{"boxes", "scores", "classes", "mask_scores"}`` and ``"masks"`` bool ``(D, H, W)`` when
+        the model predicts masks.
+    """
+    out_h, out_w = int(output_size[0]), int(output_size[1])
+    scale = torch.tensor([out_w / input_size[1], out_h / input_size[0]] * 2, device=detections["boxes"].device)
+    boxes = detections["boxes"] * scale
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, out_w)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, out_h)
+    result = {"boxes": boxes, "scores": detections["scores"], "classes": detections["classes"],
+              "mask_scores": detections.get("mask_scores", detections["scores"])}
+    if "mask_probs" in detections:
+        result["masks"] = paste_masks_in_image(detections["mask_probs"], boxes, (out_h, out_w),
+                                               threshold=mask_threshold)
+    return result
+
+

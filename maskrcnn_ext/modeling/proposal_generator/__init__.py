@@ -1,0 +1,3 @@
+from .rpn import RPN
+
+__all__ = ["RPN"]

@@ -1,0 +1,69 @@
+"""Region Proposal Network: torchvision's anchors, head, matching and losses behind our interface."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import Tensor
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+
+from ..registry import PROPOSAL_GENERATOR_REGISTRY
+
+__all__ = ["RPN"]
+
+
+@PROPOSAL_GENERATOR_REGISTRY.register()
+class RPN(RegionProposalNetwork):
+    """RPN over one or several feature maps with one anchor size per map.
+
+    Args:
+        in_features: feature maps to run on (e.g. ``("p2", ..., "p6")`` or ``("res4",)``).
+        in_channels: channels of those maps (all equal).
+        anchor_sizes: per map, the anchor sides in pixels (e.g. ``((32,), (64,), ...)``).
+        aspect_ratios: height / width ratios, the same on every map.
+        head_conv_depth: 3x3 convs before the objectness/delta predictors.
+        pre_nms_topk_train / pre_nms_topk_test: proposals kept per map before NMS.
+        post_nms_topk_train / post_nms_topk_test: proposals kept per image after NMS.
+        nms_thresh: IoU threshold of the proposal NMS.
+        batch_size_per_image: anchors sampled per image for the loss.
+        positive_fraction: target fraction of positive anchors in that sample.
+        fg_iou_thresh / bg_iou_thresh: anchor-to-ground-truth IoU for positives / negatives.
+    """
+
+    def __init__(self, *, in_features: Sequence[str], in_channels: int,
+                 anchor_sizes: Sequence[Sequence[int]], aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+                 head_conv_depth: int = 1, pre_nms_topk_train: int = 2000, pre_nms_topk_test: int = 1000,
+                 post_nms_topk_train: int = 1000, post_nms_topk_test: int = 1000, nms_thresh: float = 0.7,
+                 batch_size_per_image: int = 256, positive_fraction: float = 0.5,
+                 fg_iou_thresh: float = 0.7, bg_iou_thresh: float = 0.3) -> None:
+        if len(anchor_sizes) != len(in_features):
+            raise ValueError(f"anchor_sizes has {len(anchor_sizes)} entries for {len(in_features)} "
+                             f"feature maps {list(in_features)}; give one tuple of sizes per map")
+        anchors = AnchorGenerator(tuple(tuple(s) for s in anchor_sizes),
+                                  (tuple(aspect_ratios),) * len(anchor_sizes))
+        head = RPNHead(in_channels, anchors.num_anchors_per_location()[0], conv_depth=head_conv_depth)
+        super().__init__(
+            anchors, head, fg_iou_thresh=fg_iou_thresh, bg_iou_thresh=bg_iou_thresh,
+            batch_size_per_image=batch_size_per_image, positive_fraction=positive_fraction,
+            pre_nms_top_n={"training": pre_nms_topk_train, "testing": pre_nms_topk_test},
+            post_nms_top_n={"training": post_nms_topk_train, "testing": post_nms_topk_test},
+            nms_thresh=nms_thresh)
+        self.in_features = tuple(in_features)
+
+    def forward(self, images: ImageList, features: dict[str, Tensor],  # type: ignore[override]
+                targets: list[dict[str, Tensor]] | None = None) -> tuple[list[Tensor], dict[str, Tensor]]:
+        """
+        Args:
+            images: padded batch and the unpadded ``image_sizes``.
+            features: all backbone maps; the RPN reads ``in_features``.
+            targets: per image ``{"boxes": (G, 4)}`` during training.
+
+        Returns:
+            per-image proposals ``[(P, 4)]`` XYXY (detached), and in training
+            ``{"loss_rpn_cls", "loss_rpn_loc"}``.
+        """
+        selected = {name: features[name] for name in self.in_features}
+        proposals, losses = super().forward(images, selected, targets)
+        renamed = {"loss_objectness": "loss_rpn_cls", "loss_rpn_box_reg": "loss_rpn_loc"}
+        return proposals, {renamed.get(k, k): v for k, v in losses.items()}

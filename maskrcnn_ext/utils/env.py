@@ -1,0 +1,75 @@
+"""Environment report for run directories and bug reports, and global seeding."""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import platform
+import random
+import sys
+
+import numpy as np
+import torch
+
+__all__ = ["collect_env_info", "seed_all"]
+
+logger = logging.getLogger(__name__)
+
+_LIBRARIES = ("torchvision", "numpy", "pycocotools", "fvcore", "omegaconf", "cv2", "PIL")
+
+
+def _library_version(module_name: str) -> str:
+    """Version string of an importable library, or why it is not available."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return "not installed"
+    except Exception as exc:  # a broken install must not prevent writing the report
+        return f"import failed: {exc.__class__.__name__}: {exc}"
+    return str(getattr(module, "__version__", "unknown version"))
+
+
+def _cuda_rows() -> list[tuple[str, str]]:
+    rows = [("CUDA available", str(torch.cuda.is_available())), ("torch CUDA build", str(torch.version.cuda))]
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            rows.append((f"GPU {index}", torch.cuda.get_device_name(index)))
+        rows.append(("cuDNN", str(torch.backends.cudnn.version())))
+    return rows
+
+
+def collect_env_info() -> str:
+    """Describe the software and hardware a run used, one ``key: value`` per line.
+
+    Returns:
+        A multi-line string: Python, platform, torch and library versions, CUDA and device names,
+        and the thread counts that decide CPU speed.
+    """
+    rows: list[tuple[str, str]] = [
+        ("Python", sys.version.replace("\n", " ")),
+        ("platform", platform.platform()),
+        ("torch", torch.__version__),
+    ]
+    rows += [(name, _library_version(name)) for name in _LIBRARIES]
+    rows += _cuda_rows()
+    rows += [
+        ("torch threads", str(torch.get_num_threads())),
+        ("CPU count", str(os.cpu_count())),
+    ]
+    width = max(len(key) for key, _ in rows)
+    return "\n".join(f"{key:<{width}} : {value}" for key, value in rows)
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and torch (all CUDA devices included).
+
+    Args:
+        seed: a non-negative integer below 2**32.
+    """
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    logger.info("Seeded random, numpy and torch with %d", seed)

@@ -1,0 +1,239 @@
+"""Draw predicted or ground-truth instances on images: translucent masks, contours, boxes, labels.
+
+All functions take and return ``uint8`` RGB arrays of shape (H, W, 3); the input is never modified.
+"""
+from __future__ import annotations
+
+import colorsys
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_util
+import torch
+from PIL import Image
+
+__all__ = ["color_for", "draw_ground_truth", "draw_instances", "save_image", "visualize_predictions"]
+
+logger = logging.getLogger(__name__)
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def color_for(index: int) -> tuple[int, int, int]:
+    """A saturated RGB color for ``index``; consecutive indices get far-apart hues.
+
+    Stepping the hue by the golden-ratio fraction never repeats and keeps neighbours distinct.
+    """
+    hue = (index * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 0.95)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise ValueError(f"Expected a uint8 RGB image of shape (H, W, 3), got {desc}.")
+
+
+def _line_width(image: np.ndarray) -> int:
+    return max(1, round(min(image.shape[:2]) / 300))
+
+
+def _draw_masks(canvas: np.ndarray, masks: np.ndarray, colors: list[tuple[int, int, int]], alpha: float) -> None:
+    # Largest first so that small instances stay visible on top of the ones they overlap.
+    order = np.argsort([-int(m.sum()) for m in masks], kind="stable")
+    for i in order:
+        mask = masks[i].astype(bool)
+        if not mask.any():
+            continue
+        color = np.array(colors[i], dtype=np.float32)
+        canvas[mask] = np.clip((1.0 - alpha) * canvas[mask] + alpha * color, 0, 255).round()
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(canvas, contours, -1, colors[i], 1)
+
+
+def _draw_label(canvas: np.ndarray, text: str, x0: int, y0: int, color: tuple[int, int, int]) -> None:
+    scale = max(0.4, min(canvas.shape[:2]) / 800)
+    (tw, th), baseline = cv2.getTextSize(text, _FONT, scale, 1)
+    # Above the box when there is room, else just inside its top edge.
+    top = y0 - th - baseline - 2 if y0 - th - baseline - 2 >= 0 else y0
+    cv2.rectangle(canvas, (x0, top), (x0 + tw + 2, top + th + baseline + 2), color, thickness=-1)
+    # Dark text on light backgrounds and vice versa (ITU-R BT.601 luma).
+    luma = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+    text_color = (0, 0, 0) if luma > 128 else (255, 255, 255)
+    cv2.putText(canvas, text, (x0 + 1, top + th + 1), _FONT, scale, text_color, 1, cv2.LINE_AA)
+
+
+def _draw(
+    image: np.ndarray,
+    *,
+    boxes: np.ndarray,
+    labels: Sequence[str],
+    colors: list[tuple[int, int, int]],
+    masks: np.ndarray | None,
+    alpha: float,
+) -> np.ndarray:
+    canvas = image.copy()
+    if masks is not None and len(masks):
+        if masks.shape[1:] != image.shape[:2]:
+            raise ValueError(f"Masks of size {masks.shape[1:]} do not match the image size {image.shape[:2]}.")
+        _draw_masks(canvas, masks, colors, alpha)
+    width = _line_width(image)
+    for box, label, color in zip(boxes, labels, colors):
+        x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), color, width)
+        if label:
+            _draw_label(canvas, label, max(x0, 0), max(y0, 0), color)
+    return canvas
+
+
+def _class_name(class_names: Sequence[str], cls: int) -> str:
+    return class_names[cls] if 0 <= cls < len(class_names) else str(cls)
+
+
+def draw_instances(
+    image: np.ndarray,
+    instances: Mapping[str, Any],
+    *,
+    class_names: Sequence[str],
+    score_thresh: float = 0.5,
+    alpha: float = 0.5,
+    color_by: str = "instance",
+) -> np.ndarray:
+    """Draw instances (model-output contract, tensors or arrays) on an image.
+
+    Args:
+        image: uint8 RGB (H, W, 3), the size the boxes and masks refer to.
+        instances: ``boxes`` (D, 4) XYXY, ``classes`` (D,), optional ``scores`` (D,) and ``masks``
+            (D, H, W). Without ``scores`` every instance is drawn and labels carry no score.
+        class_names: contiguous class id -> name.
+        score_thresh: instances scoring below it are skipped.
+        alpha: opacity of the mask fill, in [0, 1].
+        color_by: ``"instance"`` (a distinct color each) or ``"class"`` (one color per class).
+
+    Returns:
+        A new uint8 (H, W, 3) array; ``image`` is left unchanged.
+    """
+    _check_image(image)
+    if color_by not in ("instance", "class"):
+        raise ValueError(f"color_by must be 'instance' or 'class', got {color_by!r}")
+    boxes = _to_numpy(instances["boxes"]).reshape(-1, 4)
+    classes = _to_numpy(instances["classes"]).astype(np.int64).reshape(-1)
+    scores = instances.get("scores")
+    scores = None if scores is None else _to_numpy(scores).astype(np.float64).reshape(-1)
+    masks = instances.get("masks")
+    masks = None if masks is None else _to_numpy(masks)
+    keep = np.arange(len(boxes)) if scores is None else np.flatnonzero(scores >= score_thresh)
+    labels = [
+        _class_name(class_names, int(classes[i])) + ("" if scores is None else f" {scores[i]:.2f}")
+        for i in keep
+    ]
+    colors = [color_for(int(classes[i]) if color_by == "class" else int(k)) for k, i in enumerate(keep)]
+    return _draw(
+        image, boxes=boxes[keep], labels=labels, colors=colors,
+        masks=None if masks is None else masks[keep], alpha=alpha,
+    )
+
+
+def _segmentation_to_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
+    """Polygons (list of flat [x, y, ...] lists) or RLE (str or list counts) -> bool (H, W)."""
+    if isinstance(segmentation, list):
+        rle = mask_util.merge(mask_util.frPyObjects(segmentation, height, width))
+    elif isinstance(segmentation.get("counts"), list):
+        rle = mask_util.frPyObjects(segmentation, height, width)
+    else:
+        rle = segmentation
+    return mask_util.decode(rle).astype(bool)
+
+
+def draw_ground_truth(
+    image: np.ndarray,
+    annotations: Sequence[Mapping[str, Any]] | Mapping[str, Any],
+    class_names: Sequence[str],
+    *,
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """Draw ground truth given as dataset-record annotations or as a model-input ``instances`` dict.
+
+    Args:
+        image: uint8 RGB (H, W, 3).
+        annotations: a record's ``annotations`` list (XYXY ``bbox``, contiguous ``category_id``,
+            polygon or RLE ``segmentation``, ``iscrowd``), or ``{"boxes", "classes", "masks"}``.
+        class_names: contiguous class id -> name.
+        alpha: opacity of the mask fill.
+
+    Returns:
+        A new uint8 (H, W, 3) array; crowd regions are labelled ``"<name> (crowd)"``.
+    """
+    _check_image(image)
+    if isinstance(annotations, Mapping):
+        return draw_instances(image, annotations, class_names=class_names, alpha=alpha, color_by="instance")
+    height, width = image.shape[:2]
+    boxes = np.array([a["bbox"] for a in annotations], dtype=np.float64).reshape(-1, 4)
+    labels = [
+        _class_name(class_names, int(a["category_id"])) + (" (crowd)" if a.get("iscrowd", 0) else "")
+        for a in annotations
+    ]
+    has_masks = all(a.get("segmentation") for a in annotations) and len(annotations) > 0
+    masks = (
+        np.stack([_segmentation_to_mask(a["segmentation"], height, width) for a in annotations])
+        if has_masks
+        else None
+    )
+    colors = [color_for(i) for i in range(len(annotations))]
+    return _draw(image, boxes=boxes, labels=labels, colors=colors, masks=masks, alpha=alpha)
+
+
+def save_image(path: str, image: np.ndarray) -> None:
+    """Write a uint8 RGB (H, W, 3) array to ``path`` (format from the extension), creating folders."""
+    _check_image(image)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    Image.fromarray(image).save(path)
+
+
+def visualize_predictions(
+    outputs: Sequence[Mapping[str, Any]],
+    inputs: Sequence[Mapping[str, Any]],
+    out_dir: str,
+    class_names: Sequence[str],
+    *,
+    max_images: int | None = None,
+    score_thresh: float = 0.5,
+) -> list[str]:
+    """Draw model outputs on their original images (read from ``file_name``) and save them as PNG.
+
+    Args:
+        outputs: model outputs (eval mode), one per input.
+        inputs: the matching model inputs or dataset records (need ``file_name``).
+        out_dir: folder for ``<image stem>.png`` files.
+        class_names: contiguous class id -> name.
+        max_images: stop after this many images; None draws all.
+        score_thresh: instances scoring below it are skipped.
+
+    Returns:
+        The paths written.
+    """
+    written: list[str] = []
+    for inp, out in zip(inputs, outputs):
+        if max_images is not None and len(written) >= max_images:
+            break
+        with Image.open(inp["file_name"]) as img:
+            image = np.asarray(img.convert("RGB"))
+        drawn = draw_instances(image, out["instances"], class_names=class_names, score_thresh=score_thresh)
+        stem = os.path.splitext(os.path.basename(inp["file_name"]))[0]
+        path = os.path.join(out_dir, f"{stem}.png")
+        save_image(path, drawn)
+        written.append(path)
+    logger.info("Wrote %d visualizations to %s", len(written), out_dir)
+    return written

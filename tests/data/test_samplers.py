@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from maskrcnn_ext.data.samplers import GroupedBatchSampler, InferenceSampler, TrainingSampler
+
+
+def _take(iterable, n):
+    return list(itertools.islice(iter(iterable), n))
+
+
+def test_training_sampler_deterministic_epochs_are_permutations():
+    a = _take(TrainingSampler(7, seed=3), 21)
+    assert a == _take(TrainingSampler(7, seed=3), 21)
+    assert a != _take(TrainingSampler(7, seed=4), 21)
+    for epoch in range(3):
+        assert sorted(a[7 * epoch : 7 * (epoch + 1)]) == list(range(7))
+    assert a[:7] != a[7:14]  # a fresh permutation per epoch
+    assert _take(TrainingSampler(4, shuffle=False), 6) == [0, 1, 2, 3, 0, 1]
+
+
+def test_training_sampler_rank_shards_are_disjoint_and_cover():
+    shards = [TrainingSampler(10, seed=1, rank=r, world_size=3).epoch_indices(0) for r in range(3)]
+    assert [len(s) for s in shards] == [4, 3, 3]
+    assert sorted(sum(shards, [])) == list(range(10))
+    full = TrainingSampler(10, seed=1).epoch_indices(0)
+    assert shards[1] == full[1::3]
+
+
+def test_inference_sampler_contiguous_shards():
+    shards = [list(InferenceSampler(10, rank=r, world_size=3)) for r in range(3)]
+    assert shards == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert len(InferenceSampler(10, rank=2, world_size=3)) == 3
+    with pytest.raises(ValueError, match="rank=3, world_size=3"):
+        InferenceSampler(10, rank=3, world_size=3)
+
+
+def test_grouped_batches_have_one_orientation():
+    ratios = [1.5, 0.5, 1.0, 0.7, 2.0, 0.8, 1.2, 0.6, 1.1]  # landscape-or-square: even indices
+    sampler = GroupedBatchSampler(TrainingSampler(9, seed=0), batch_size=3, aspect_ratios=ratios, seed=0)
+    batches = _take(sampler, 20)
+    for batch in batches:
+        assert len(batch) == 3
+        orientations = {ratios[i] >= 1.0 for i, _ in batch}
+        assert len(orientations) == 1
+    assert {ratios[i] >= 1.0 for b in batches for i, _ in b} == {True, False}
+
+
+def test_ungrouped_batches_are_consecutive_stream_elements():
+    stream = _take(TrainingSampler(5, seed=2), 12)
+    batches = _take(GroupedBatchSampler(TrainingSampler(5, seed=2), batch_size=4, aspect_ratios=None, seed=0), 3)
+    assert [[i for i, _ in b] for b in batches] == [stream[0:4], stream[4:8], stream[8:12]]
+    seeds = [s for b in batches for _, s in b]
+    assert len(set(seeds)) == 12  # one distinct seed per stream position
+
+
+def test_start_batch_resumes_same_batches_and_seeds():
+    ratios = [1.5, 0.5, 1.0, 0.7, 2.0, 0.8]
+
+    def make(start):
+        return GroupedBatchSampler(
+            TrainingSampler(6, seed=9), batch_size=2, aspect_ratios=ratios, seed=5, start_batch=start
+        )
+
+    full = _take(make(0), 10)
+    assert _take(make(4), 6) == full[4:10]
+    assert _take(make(0), 10) == full  # deterministic
+    other_seed = _take(GroupedBatchSampler(TrainingSampler(6, seed=9), batch_size=2, aspect_ratios=ratios, seed=6), 10)
+    assert [[i for i, _ in b] for b in other_seed] == [[i for i, _ in b] for b in full]
+    assert other_seed != full  # same indices, different augmentation seeds

@@ -1,0 +1,70 @@
+import pytest
+import torch
+from torchvision.ops import roi_align
+
+from maskrcnn_ext.layers.poolers import ROIAlign, assign_boxes_to_levels, boxes_to_rois, build_pooler
+from maskrcnn_ext.modeling.registry import POOLER_REGISTRY, build_from_registry
+
+
+def ramp(h=5, w=5):
+    """f(x, y) = x + 4y on a 1-channel map: bilinear sampling of a linear function is exact."""
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                            indexing="ij")
+    return (xs + 4 * ys)[None, None]
+
+
+@pytest.mark.parametrize("aligned, expected", [
+    (True, [[2.5, 4.5], [10.5, 12.5]]),   # samples at indices 0,1 | 2,3 -> bin means 0.5 / 2.5
+    (False, [[5.0, 7.0], [13.0, 15.0]]),  # no half-pixel shift: indices 0.5,1.5 | 2.5,3.5
+])
+def test_roi_align_hand_computed(aligned, expected):
+    op = ROIAlign(output_size=2, spatial_scale=1.0, sampling_ratio=2, aligned=aligned)
+    out = op(ramp(), torch.tensor([[0.0, 0.0, 0.0, 4.0, 4.0]]))
+    assert out.shape == (1, 1, 2, 2)
+    torch.testing.assert_close(out[0, 0], torch.tensor(expected))
+
+
+def test_roi_align_spatial_scale_halves_coordinates():
+    op = ROIAlign(output_size=2, spatial_scale=0.5, sampling_ratio=2, aligned=True)
+    out = op(ramp(), torch.tensor([[0.0, 0.0, 0.0, 8.0, 8.0]]))
+    torch.testing.assert_close(out[0, 0], torch.tensor([[2.5, 4.5], [10.5, 12.5]]))
+
+
+def test_level_assignment():
+    sides = torch.tensor([224.0, 112.0, 56.0, 448.0, 10.0, 2000.0, 223.0])
+    boxes = torch.stack([torch.zeros(7), torch.zeros(7), sides, sides], dim=1)
+    levels = assign_boxes_to_levels(boxes, min_level=2, max_level=5)
+    # 224 -> P4, halving the side drops one level; clamped to [P2, P5]; 223 is just below P4.
+    assert levels.tolist() == [2, 1, 0, 3, 0, 3, 1]
+
+
+def test_boxes_to_rois_batch_index():
+    rois = boxes_to_rois([torch.ones(2, 4), torch.zeros(1, 4)])
+    assert rois[:, 0].tolist() == [0, 0, 1]
+    assert rois.shape == (3, 5)
+
+
+def test_multilevel_pooler_uses_matching_level():
+    torch.manual_seed(0)
+    pooler = build_pooler(output_size=7, strides=(4, 8), sampling_ratio=2, canonical_level=3,
+                          canonical_box_size=112)
+    features = [torch.randn(2, 3, 32, 32), torch.randn(2, 3, 16, 16)]
+    small = torch.tensor([[0.0, 0.0, 50.0, 50.0]])     # below canonical -> finest level (stride 4)
+    large = torch.tensor([[4.0, 4.0, 124.0, 124.0]])   # canonical size -> stride 8
+    out = pooler(features, [small, large])
+    assert out.shape == (2, 3, 7, 7)
+    expect_small = roi_align(features[0], [small], 7, 1 / 4, 2, True)
+    expect_large = roi_align(features[1][1:], [large], 7, 1 / 8, 2, True)
+    torch.testing.assert_close(out[0:1], expect_small)
+    torch.testing.assert_close(out[1:2], expect_large)
+
+
+def test_pooler_rejects_level_count_mismatch():
+    pooler = build_pooler(output_size=7, strides=(4, 8))
+    with pytest.raises(ValueError, match="2 levels but got 1"):
+        pooler([torch.zeros(1, 1, 8, 8)], [torch.zeros(1, 4)])
+
+
+def test_unknown_pooler_lists_registered_names():
+    with pytest.raises(KeyError, match="ROIAlign"):
+        build_from_registry(POOLER_REGISTRY, "ROIAlgn", output_size=7, spatial_scale=1.0)

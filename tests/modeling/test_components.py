@@ -1,0 +1,81 @@
+import pytest
+import torch
+
+from maskrcnn_ext.modeling.backbone import FPN, ResNetBottomUp
+from maskrcnn_ext.modeling.roi_heads import FastRCNNOutputLayers, MaskRCNNConvUpsampleHead
+from maskrcnn_ext.modeling.roi_heads.mask_head import sigmoid_mask_loss
+from maskrcnn_ext.modeling.roi_heads.sampling import match_and_sample
+
+
+def test_resnet_stage_shapes_and_freezing():
+    net = ResNetBottomUp(arch="resnet18", norm="FrozenBN", freeze_at=2, out_features=("res3", "res4"))
+    out = net(torch.zeros(1, 3, 64, 96))
+    assert {k: tuple(v.shape) for k, v in out.items()} == {"res3": (1, 128, 8, 12), "res4": (1, 256, 4, 6)}
+    assert not hasattr(net, "res5")  # stages after the last requested one are not built
+    assert not any(p.requires_grad for p in net.stem.parameters())
+    assert not any(p.requires_grad for p in net.res2.parameters())
+    assert all(p.requires_grad for p in net.res3.parameters())
+
+
+def test_frozen_stage_converts_trainable_bn():
+    net = ResNetBottomUp(arch="resnet18", norm="BN", freeze_at=1)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.stem.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.res2.modules())
+
+
+def test_unknown_arch_and_norm_are_named():
+    with pytest.raises(ValueError, match="resnet51"):
+        ResNetBottomUp(arch="resnet51")
+    with pytest.raises(ValueError, match="'LN'"):
+        ResNetBottomUp(arch="resnet18", norm="LN")
+
+
+def test_fpn_levels_and_strides():
+    fpn = FPN(bottom_up=ResNetBottomUp(arch="resnet18", norm="BN", freeze_at=0), out_channels=8)
+    out = fpn(torch.zeros(1, 3, 128, 64))
+    assert list(out) == ["p2", "p3", "p4", "p5", "p6"]
+    assert fpn.strides == {"p2": 4, "p3": 8, "p4": 16, "p5": 32, "p6": 64}
+    assert [tuple(v.shape[-2:]) for v in out.values()] == [(32, 16), (16, 8), (8, 4), (4, 2), (2, 1)]
+
+
+def test_match_and_sample_labels():
+    torch.manual_seed(0)
+    gt = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    proposals = torch.tensor([[0.0, 0.0, 10.0, 9.0],    # IoU 0.9 -> foreground
+                              [20.0, 20.0, 30.0, 30.0]])  # IoU 0 -> background
+    out = match_and_sample(proposals, gt, torch.tensor([2]), num_classes=3, iou_threshold=0.5,
+                           batch_size=8, positive_fraction=0.5, append_gt=True)
+    # two foreground (the good proposal and the appended gt) first, then the background one.
+    assert out["gt_classes"].tolist() == [2, 2, 3]
+    assert out["boxes"].shape == (3, 4)
+    torch.testing.assert_close(out["gt_boxes"][:2], gt.expand(2, 4))
+
+
+def test_match_and_sample_without_ground_truth_is_all_background():
+    out = match_and_sample(torch.rand(5, 4) * 10 + torch.tensor([0, 0, 10, 10]), torch.zeros(0, 4),
+                           torch.zeros(0, dtype=torch.int64), num_classes=3, iou_threshold=0.5,
+                           batch_size=4, positive_fraction=0.25)
+    assert out["gt_classes"].tolist() == [3, 3, 3, 3]
+
+
+def test_box_losses_hand_computed():
+    layer = FastRCNNOutputLayers(input_dim=2, num_classes=2)
+    logits = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    deltas = torch.zeros(2, 8)
+    proposals = [{"boxes": torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]]),
+                  "gt_classes": torch.tensor([1, 2]),
+                  "gt_boxes": torch.tensor([[1.0, 0.0, 11.0, 10.0], [0.0, 0.0, 10.0, 10.0]])}]
+    losses = layer.losses((logits, deltas), proposals)
+    assert losses["loss_cls"].item() == pytest.approx(torch.log(torch.tensor(3.0)).item())
+    # foreground RoI: dx target = 10 * 1 / 10 = 1 -> L1 1, divided by the 2 sampled RoIs.
+    assert losses["loss_box_reg"].item() == pytest.approx(0.5)
+
+
+def test_mask_head_shape_and_class_selection_in_loss():
+    head = MaskRCNNConvUpsampleHead(in_channels=4, num_classes=3, conv_dims=(8, 8))
+    assert head(torch.zeros(2, 4, 14, 14)).shape == (2, 3, 28, 28)
+    logits = torch.zeros(1, 3, 2, 2)
+    logits[0, 1] = 10.0  # class 1 confidently foreground, others at p=0.5
+    target = torch.ones(1, 2, 2)
+    assert sigmoid_mask_loss(logits, torch.tensor([1]), target).item() == pytest.approx(4.54e-5, rel=1e-2)
+    assert sigmoid_mask_loss(logits, torch.tensor([0]), target).item() == pytest.approx(0.6931, rel=1e-3)

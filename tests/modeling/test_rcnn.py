@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from modeling_toys import synthetic_input
+
+
+def test_training_returns_finite_loss_dict(tiny_model):
+    losses = tiny_model([synthetic_input(), synthetic_input(48, 64)])
+    assert set(losses) == {"loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "loss_mask"}
+    assert all(torch.isfinite(v) and v.dim() == 0 for v in losses.values())
+    # Untrained: K + 1 = 4 way classification starts near ln(4), masks near ln(2).
+    assert losses["loss_cls"].item() == pytest.approx(torch.log(torch.tensor(4.0)).item(), abs=0.2)
+    assert losses["loss_mask"].item() == pytest.approx(0.693, abs=0.05)
+
+
+def test_losses_fall_when_overfitting_one_batch(tiny_model):
+    optimizer = torch.optim.SGD(tiny_model.parameters(), lr=0.01, momentum=0.9)
+    batch = [synthetic_input(), synthetic_input()]
+    history = []
+    for _ in range(25):
+        losses = tiny_model(batch)
+        total = sum(losses.values())
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        history.append({k: v.item() for k, v in losses.items()})
+    def median(key, rows):
+        return float(torch.tensor([sum(r.values()) if key == "total" else r[key] for r in rows]).median())
+
+    # Medians over five iterations: one-batch overfitting has occasional single-step spikes.
+    first, last = history[:5], history[-5:]
+    assert median("total", last) < 0.5 * median("total", first)
+    for key in ("loss_mask", "loss_rpn_cls", "loss_cls"):
+        assert median(key, last) < median(key, first), key
+
+
+def test_inference_output_contract_at_original_size(tiny_model):
+    tiny_model.eval()
+    outputs = tiny_model([synthetic_input(original=(128, 192))])
+    inst = outputs[0]["instances"]
+    num = len(inst["boxes"])
+    assert inst["boxes"].shape == (num, 4)
+    assert inst["scores"].shape == inst["mask_scores"].shape == inst["classes"].shape == (num,)
+    assert inst["masks"].shape == (num, 128, 192) and inst["masks"].dtype == torch.bool
+    assert torch.equal(inst["mask_scores"], inst["scores"])
+    assert (inst["boxes"][:, 2] <= 192).all() and (inst["boxes"][:, 3] <= 128).all()
+    assert num <= 100
+
+
+def test_training_input_without_instances_names_the_file(tiny_model):
+    x = synthetic_input()
+    del x["instances"]
+    x["file_name"] = "img_7.png"
+    with pytest.raises(ValueError, match="img_7.png"):
+        tiny_model([x])
+
+
+def test_bad_image_shape_is_reported(tiny_model):
+    tiny_model.eval()
+    with pytest.raises(ValueError, match=r"Input 0: 'image' must be a \(3, H, W\) tensor, got \(64, 64\)"):
+        tiny_model([{"image": torch.zeros(64, 64, dtype=torch.uint8), "height": 64, "width": 64}])

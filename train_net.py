@@ -1,0 +1,128 @@
+#!/usr/bin/env python
+"""Train and evaluate a model described by a Python lazy config.
+
+    python train_net.py --config-file configs/Shapes/mask_rcnn_R_18_FPN_demo.py
+    python train_net.py --config-file CONFIG --resume train.max_iter=2000
+    python train_net.py --config-file CONFIG --eval-only train.init_checkpoint=output/model_final.pth
+    python train_net.py --config-file CONFIG --num-gpus 2          # data parallel (gloo on CPU)
+    torchrun --nproc-per-node 2 train_net.py --config-file CONFIG  # the same under torchrun
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+
+from maskrcnn_ext.config import LazyConfig, instantiate
+from maskrcnn_ext.engine import (
+    Checkpointer,
+    ConsoleWriter,
+    EvalHook,
+    IterationTimer,
+    JSONWriter,
+    LRMultiplier,
+    LRScheduler,
+    PeriodicCheckpointer,
+    PeriodicWriter,
+    SimpleTrainer,
+    TensorboardWriter,
+    create_ddp_model,
+    default_argument_parser,
+    default_setup,
+    launch,
+)
+from maskrcnn_ext.evaluation import format_results_table, inference_on_dataset
+from maskrcnn_ext.utils import comm
+from maskrcnn_ext.utils.vis_predictions import save_prediction_visualizations
+
+logger = logging.getLogger("maskrcnn_ext.train_net")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and comm.get_world_size() > 1:
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', comm.get_rank()))}"
+    return torch.device(name)
+
+
+def do_test(cfg, model) -> dict:
+    """Evaluate ``model`` on ``dataloader.test``; logs the AP tables and returns the results."""
+    evaluator = instantiate(cfg.dataloader.evaluator)
+    if hasattr(evaluator, "output_dir") and evaluator.output_dir is None:
+        evaluator.output_dir = os.path.join(cfg.train.output_dir, "inference")
+    results = inference_on_dataset(model, instantiate(cfg.dataloader.test), evaluator)
+    if comm.is_main_process() and results:
+        logger.info("Evaluation results for %s:\n%s", cfg.dataloader.test.dataset, format_results_table(results))
+    return results
+
+
+def do_visualize(cfg, model) -> None:
+    """Draw predictions on the first few test images into ``output_dir/vis``."""
+    count = int(cfg.train.get("vis_num_images", 0))
+    if count > 0 and comm.is_main_process():
+        save_prediction_visualizations(model, instantiate(cfg.dataloader.test),
+                                       os.path.join(cfg.train.output_dir, "vis"),
+                                       dataset_name=cfg.dataloader.test.dataset, max_images=count)
+
+
+def build_trainer(cfg, model, resume: bool) -> tuple[SimpleTrainer, EvalHook, int]:
+    """The trainer with its hooks, resumed from the run's last checkpoint when asked and present.
+
+    Resuming fixes the start iteration, which the training loader needs (it skips the batches already
+    seen so that a resumed run sees the same data as an uninterrupted one), so the loader and the
+    trainer are built after the checkpoint is read.
+    """
+    cfg.optimizer.params.model = model
+    optimizer = instantiate(cfg.optimizer)
+    scheduler = LRMultiplier(optimizer, instantiate(cfg.lr_multiplier), cfg.train.max_iter)
+    state = Checkpointer(model, cfg.train.output_dir, optimizer=optimizer, scheduler=scheduler
+                         ).resume_or_load(cfg.train.init_checkpoint, resume=resume)
+    start_iter = int(state.get("iteration", -1)) + 1
+    cfg.dataloader.train.start_iter = start_iter
+    trainer = SimpleTrainer(model=create_ddp_model(model, **cfg.train.ddp), optimizer=optimizer,
+                            data_loader=instantiate(cfg.dataloader.train), grad_clip=cfg.train.grad_clip,
+                            amp=cfg.train.amp.enabled)
+    if "trainer" in state:
+        trainer.load_state_dict(state["trainer"])
+    checkpointer = Checkpointer(model, cfg.train.output_dir, save_to_disk=comm.is_main_process(),
+                                optimizer=optimizer, scheduler=scheduler, trainer=trainer)
+    main_process = comm.is_main_process()
+    writers = [ConsoleWriter(cfg.train.max_iter),
+               JSONWriter(os.path.join(cfg.train.output_dir, "metrics.jsonl")),
+               TensorboardWriter(cfg.train.output_dir)] if main_process else []
+    eval_hook = EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model))
+    trainer.register_hooks([
+        IterationTimer(),
+        LRScheduler(scheduler),
+        PeriodicCheckpointer(checkpointer, cfg.train.checkpointer.period, cfg.train.max_iter,
+                             max_to_keep=cfg.train.checkpointer.max_to_keep) if main_process else None,
+        eval_hook,
+        PeriodicWriter(writers, period=cfg.train.log_period),
+    ])
+    return trainer, eval_hook, start_iter
+
+
+def main(args) -> dict:
+    cfg = LazyConfig.load(args.config_file)
+    cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    default_setup(cfg, args)
+    device = resolve_device(cfg.train.device)
+    model = instantiate(cfg.model).to(device)
+    logger.info("Model:\n%s", model)
+
+    if args.eval_only:
+        Checkpointer(model, cfg.train.output_dir).resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
+        results = do_test(cfg, model)
+    else:
+        trainer, eval_hook, start_iter = build_trainer(cfg, model, args.resume)
+        trainer.train(start_iter, cfg.train.max_iter)
+        results = eval_hook.latest_results or {}
+    do_visualize(cfg, model)
+    return results
+
+
+if __name__ == "__main__":
+    args = default_argument_parser(epilog=__doc__).parse_args()
+    launch(main, num_processes=args.num_gpus, args=(args,), dist_url=args.dist_url)
