@@ -32,7 +32,7 @@ from maskrcnn_ext.engine import (
     default_setup,
     launch,
 )
-from maskrcnn_ext.evaluation import format_results_table, inference_on_dataset
+from maskrcnn_ext.evaluation import inference_on_dataset
 from maskrcnn_ext.utils import comm
 from maskrcnn_ext.utils.vis_predictions import save_prediction_visualizations
 
@@ -49,13 +49,10 @@ def resolve_device(name: str) -> torch.device:
 
 def do_test(cfg, model) -> dict:
     """Evaluate ``model`` on ``dataloader.test``; logs the AP tables and returns the results."""
-    evaluator = instantiate(cfg.dataloader.evaluator)
-    if hasattr(evaluator, "output_dir") and evaluator.output_dir is None:
-        evaluator.output_dir = os.path.join(cfg.train.output_dir, "inference")
-    results = inference_on_dataset(model, instantiate(cfg.dataloader.test), evaluator)
-    if comm.is_main_process() and results:
-        logger.info("Evaluation results for %s:\n%s", cfg.dataloader.test.dataset, format_results_table(results))
-    return results
+    if cfg.dataloader.evaluator.get("output_dir") is None:
+        cfg.dataloader.evaluator.output_dir = os.path.join(cfg.train.output_dir, "inference")
+    # The evaluator logs its AP tables itself.
+    return inference_on_dataset(model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator))
 
 
 def do_visualize(cfg, model) -> None:

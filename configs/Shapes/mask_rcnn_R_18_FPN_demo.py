@@ -6,11 +6,11 @@ from maskrcnn_ext.engine.lr_scheduler import warmup_multistep
 
 from ..common.data.shapes import dataloader
 from ..common.models.mask_rcnn_fpn import model
-from ..common.optim import SGD as optimizer
+from ..common.optim import AdamW as optimizer
 from ..common.train import train
 
 # From scratch: trainable batch norm everywhere, nothing frozen.
-model.backbone.bottom_up.update(arch="resnet18", norm="BN", freeze_at=0)
+model.backbone.bottom_up.update(arch="resnet18", norm="BN", freeze_at=0, width=32)
 model.backbone.out_channels = 64
 model.proposal_generator.update(
     anchor_sizes=[[16], [32], [64], [128], [256]],
@@ -21,7 +21,7 @@ model.roi_heads.box_head.fc_dims = [256, 256]
 model.roi_heads.box_predictor.input_dim = 256
 model.roi_heads.mask_head.conv_dims = [64, 64, 64, 64]
 
-optimizer.lr = 0.02
+optimizer.lr = 1e-3
 
 train.update(
     output_dir="./output/shapes_R18_FPN_demo",

@@ -1,11 +1,13 @@
 """Datasets, COCO loading, the synthetic shapes dataset, mapping, sampling and loaders.
 
 Importing this package registers the shapes datasets (``shapes_train``, ``shapes_val``,
-``shapes_tiny_train``, ``shapes_tiny_val``); their files are generated on first use.
+``shapes_tiny_train``, ``shapes_tiny_val``; generated on first use) and the COCO 2017 names
+(read from the datasets root on first use).
 """
 
 from __future__ import annotations
 
+from maskrcnn_ext.data.builtin import register_builtin_coco
 from maskrcnn_ext.data.build import build_test_loader, build_train_loader, get_dataset_records
 from maskrcnn_ext.data.catalog import DatasetCatalog, Metadata, MetadataCatalog, register_coco_instances
 from maskrcnn_ext.data.coco import load_coco_json
@@ -34,3 +36,4 @@ __all__ = [
 ]
 
 register_shapes()
+register_builtin_coco()

@@ -97,9 +97,11 @@ def load_model_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor])
 
 
 def _rng_states() -> dict[str, Any]:
+    # Only tensors and primitives, so that every checkpoint loads with torch.load(weights_only=True).
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     states: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -109,7 +111,8 @@ def _rng_states() -> dict[str, Any]:
 
 def _set_rng_states(states: Mapping[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, cached))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         if len(states["cuda"]) == torch.cuda.device_count():

@@ -68,8 +68,10 @@ def _resolve_dataset(
         if not os.path.isfile(json_file):
             raise FileNotFoundError(f"COCO json file {json_file} does not exist.")
         return json_file, None, None
-    from maskrcnn_ext.data.catalog import MetadataCatalog  # lazy: keeps evaluation importable alone
+    from maskrcnn_ext.data.catalog import DatasetCatalog, MetadataCatalog  # lazy: keeps evaluation importable alone
 
+    # Loading (cached) lets lazily registered datasets generate their files and fill their metadata.
+    DatasetCatalog.get(dataset_name)
     meta = MetadataCatalog.get(dataset_name)
     meta_json = meta.get("json_file")
     if meta_json is None:

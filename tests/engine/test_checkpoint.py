@@ -164,3 +164,21 @@ def test_init_weights_are_loaded_weights_only(tmp_path):
     missing = str(tmp_path / "nope.pth")
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         Checkpointer(_Net(), str(tmp_path / "run")).resume_or_load(missing, resume=False)
+
+
+def test_training_checkpoints_load_with_weights_only(tmp_path):
+    """Every checkpoint, RNG states included, holds only tensors and primitives."""
+    import numpy as np
+
+    from maskrcnn_ext.engine.checkpoint import Checkpointer
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    path = Checkpointer(model, str(tmp_path), optimizer=optimizer).save("model_final", iteration=7)
+    data = torch.load(path, weights_only=True)
+    assert data["iteration"] == 7 and "rng_states" in data
+    expected = np.random.rand()
+    Checkpointer(model, str(tmp_path), optimizer=optimizer).resume_or_load(None, resume=True)
+    assert np.random.rand() == expected

@@ -79,3 +79,19 @@ def test_mask_head_shape_and_class_selection_in_loss():
     target = torch.ones(1, 2, 2)
     assert sigmoid_mask_loss(logits, torch.tensor([1]), target).item() == pytest.approx(4.54e-5, rel=1e-2)
     assert sigmoid_mask_loss(logits, torch.tensor([0]), target).item() == pytest.approx(0.6931, rel=1e-3)
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50", "resnext50_32x4d"])
+def test_backbone_matches_torchvision_parameter_count(arch):
+    import torchvision
+
+    ours = ResNetBottomUp(arch=arch, norm="BN", freeze_at=0)
+    stock = getattr(torchvision.models, arch)()
+    stock_count = sum(p.numel() for n, p in stock.named_parameters() if not n.startswith("fc."))
+    assert sum(p.numel() for p in ours.parameters()) == stock_count
+
+
+def test_narrow_backbone_scales_every_stage():
+    net = ResNetBottomUp(arch="resnet18", norm="BN", freeze_at=0, width=32)
+    assert net.out_channels == {"res2": 32, "res3": 64, "res4": 128, "res5": 256}
+    assert net(torch.zeros(1, 3, 64, 64))["res5"].shape == (1, 256, 2, 2)

@@ -29,4 +29,8 @@ dataloader.test = L(build_test_loader)(
     num_workers=4,
 )
 
-dataloader.evaluator = L(COCOEvaluator)(dataset_name="${..test.dataset}", max_dets_per_image=100)
+# maxDets follows the model's detections per image (the config that imports this defines `model`).
+dataloader.evaluator = L(COCOEvaluator)(
+    dataset_name="${..test.dataset}",
+    max_dets_per_image="${...model.roi_heads.box_predictor.test_topk_per_image}",
+)

@@ -1,14 +1,14 @@
-"""ResNet / ResNeXt bottom-up backbones built from ``torchvision.models``.
+"""ResNet / ResNeXt bottom-up backbones assembled from ``torchvision.models`` residual blocks.
 
 Stage names follow detectron2: ``stem`` (stride 4), ``res2`` (4), ``res3`` (8), ``res4`` (16),
 ``res5`` (32).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from torch import Tensor, nn
-from torchvision import models
+from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
 from torchvision.ops import FrozenBatchNorm2d
 
 from ..registry import BACKBONE_REGISTRY
@@ -17,13 +17,23 @@ __all__ = ["ResNetBottomUp", "get_norm", "freeze_module", "STAGE_NAMES"]
 
 STAGE_NAMES = ("res2", "res3", "res4", "res5")
 _STRIDES = {"stem": 4, "res2": 4, "res3": 8, "res4": 16, "res5": 32}
-_ARCHS: dict[str, Callable[..., models.ResNet]] = {
-    "resnet18": models.resnet18,
-    "resnet34": models.resnet34,
-    "resnet50": models.resnet50,
-    "resnet101": models.resnet101,
-    "resnext50_32x4d": models.resnext50_32x4d,
-    "resnext101_32x8d": models.resnext101_32x8d,
+
+
+class _Arch(NamedTuple):
+    block: type[BasicBlock] | type[Bottleneck]
+    depths: tuple[int, int, int, int]
+    groups: int = 1
+    width_per_group: int = 64
+
+
+# The torchvision architectures, described so that their width can be scaled for CPU-scale models.
+_ARCHS: dict[str, _Arch] = {
+    "resnet18": _Arch(BasicBlock, (2, 2, 2, 2)),
+    "resnet34": _Arch(BasicBlock, (3, 4, 6, 3)),
+    "resnet50": _Arch(Bottleneck, (3, 4, 6, 3)),
+    "resnet101": _Arch(Bottleneck, (3, 4, 23, 3)),
+    "resnext50_32x4d": _Arch(Bottleneck, (3, 4, 6, 3), groups=32, width_per_group=4),
+    "resnext101_32x8d": _Arch(Bottleneck, (3, 4, 23, 3), groups=32, width_per_group=8),
 }
 
 
@@ -78,10 +88,12 @@ class ResNetBottomUp(nn.Module):
         norm: see :func:`get_norm`; "" is not allowed (ResNet blocks need a norm).
         freeze_at: 0 trains everything; 1 freezes the stem; k >= 2 freezes the stem and res2..res{k}.
         out_features: stages to return; stages after the last one are not built.
+        width: channels of the stem (64 in every torchvision ResNet); every stage scales with it, so
+            32 gives a quarter of the FLOPs (a CPU-scale "narrow" backbone).
     """
 
     def __init__(self, *, arch: str = "resnet50", norm: str = "FrozenBN", freeze_at: int = 2,
-                 out_features: Sequence[str] = STAGE_NAMES) -> None:
+                 out_features: Sequence[str] = STAGE_NAMES, width: int = 64) -> None:
         super().__init__()
         if arch not in _ARCHS:
             raise ValueError(f"Unknown ResNet arch {arch!r}; choose one of {sorted(_ARCHS)}")
@@ -91,16 +103,21 @@ class ResNetBottomUp(nn.Module):
         norm_layer = get_norm(norm)
         if norm_layer is None:
             raise ValueError("ResNet needs a norm layer; use FrozenBN, BN, SyncBN or GN")
-        net = _ARCHS[arch](weights=None, norm_layer=norm_layer)
+        spec = _ARCHS[arch]
         self.out_features = tuple(out_features)
-        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False), norm_layer(width),
+                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
         last = max(STAGE_NAMES.index(f) for f in self.out_features)
         self.stage_names = STAGE_NAMES[: last + 1]
-        for name, layer in zip(self.stage_names, (net.layer1, net.layer2, net.layer3, net.layer4)):
-            self.add_module(name, layer)
-        widths = _stage_widths(net)
-        self.out_channels = {f: widths[STAGE_NAMES.index(f)] for f in self.out_features}
+        channels, stage_out = width, {}
+        for i, name in enumerate(self.stage_names):
+            stage = make_stage(spec, in_channels=channels, planes=width * 2**i, depth=spec.depths[i],
+                               stride=1 if i == 0 else 2, norm_layer=norm_layer)
+            self.add_module(name, stage)
+            channels = stage_out[name] = width * 2**i * spec.block.expansion
+        self.out_channels = {f: stage_out[f] for f in self.out_features}
         self.strides = {f: _STRIDES[f] for f in self.out_features}
+        _init_weights(self)
         self._freeze(freeze_at)
 
     def _freeze(self, freeze_at: int) -> None:
@@ -127,23 +144,36 @@ class ResNetBottomUp(nn.Module):
         return outputs
 
 
-def _stage_widths(net: models.ResNet) -> list[int]:
-    widths = []
-    for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
-        block = layer[-1]
-        last_bn = block.bn3 if hasattr(block, "bn3") else block.bn2
-        widths.append(last_bn.weight.shape[0])
-    return widths
+def make_stage(spec: _Arch, *, in_channels: int, planes: int, depth: int, stride: int,
+               norm_layer: Callable[[int], nn.Module]) -> nn.Sequential:
+    """One ResNet stage of torchvision blocks; the first block changes stride and width."""
+    out_channels = planes * spec.block.expansion
+    downsample = None
+    if stride != 1 or in_channels != out_channels:
+        downsample = nn.Sequential(conv1x1(in_channels, out_channels, stride), norm_layer(out_channels))
+    extra = {} if spec.block is BasicBlock else {"groups": spec.groups, "base_width": spec.width_per_group}
+    blocks = [spec.block(in_channels, planes, stride, downsample, norm_layer=norm_layer, **extra)]
+    blocks += [spec.block(out_channels, planes, norm_layer=norm_layer, **extra) for _ in range(depth - 1)]
+    return nn.Sequential(*blocks)
 
 
-def build_res5_head(*, arch: str = "resnet50", norm: str = "FrozenBN") -> nn.Sequential:
+def _init_weights(module: nn.Module) -> None:
+    """torchvision's ResNet initialization: He-normal convs, unit-scale norms."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def build_res5_head(*, arch: str = "resnet50", norm: str = "FrozenBN", width: int = 64) -> nn.Sequential:
     """The res5 stage alone (stride 2 first block), used as the box head of C4 models."""
-    net = _ARCHS[arch](weights=None, norm_layer=get_norm(norm))
-    return net.layer4
+    spec = _ARCHS[arch]
+    return make_stage(spec, in_channels=width * 4 * spec.block.expansion, planes=width * 8,
+                      depth=spec.depths[3], stride=2, norm_layer=get_norm(norm))
 
 
 def count_trainable(module: nn.Module) -> int:
     """Number of trainable parameters in ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-

@@ -1,0 +1,73 @@
+"""Train the tiny shapes config end to end, resume an interrupted run, and evaluate a checkpoint."""
+import math
+
+import pytest
+from e2e_helpers import TINY, eval_rows, run_train_net, train_rows
+
+from maskrcnn_ext.config import LazyConfig
+from maskrcnn_ext.engine.trainer import SimpleTrainer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, datasets_root, train_net):
+    out = tmp_path_factory.mktemp("tiny_run")
+    results = run_train_net(train_net, "--config-file", TINY, f"train.output_dir={out}")
+    return out, results
+
+
+def test_training_lowers_the_loss_and_evaluates(trained_run):
+    out, results = trained_run
+    rows = train_rows(out)
+    assert [r["iteration"] for r in rows] == [4, 9, 14, 19, 24, 29]
+    assert rows[-1]["total_loss"] < 0.8 * rows[0]["total_loss"]
+    for task in ("bbox", "segm"):
+        assert set(results[task]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+        assert 0.0 <= results[task]["AP"] <= 1.0 and not math.isnan(results[task]["AP"])
+    assert eval_rows(out)[-1]["iteration"] == 29
+
+
+def test_run_directory_contents(trained_run):
+    out, _ = trained_run
+    for name in ("config.yaml", "config_source.py", "metrics.jsonl", "log.txt", "env.txt", "last_checkpoint",
+                 "model_final.pth", "inference/coco_instances_results.json"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("events.out.tfevents.*"))
+    assert len(list((out / "vis").glob("*.png"))) == 2
+    reloaded = LazyConfig.load(str(out / "config.yaml"))
+    assert reloaded.train.max_iter == 30 and reloaded.model.roi_heads.num_classes == 4
+    assert "iter: 30/30" in (out / "log.txt").read_text()
+
+
+def test_eval_only_reproduces_the_final_evaluation(trained_run, tmp_path, train_net):
+    out, results = trained_run
+    again = run_train_net(train_net, "--config-file", TINY, "--eval-only", f"train.output_dir={tmp_path}",
+                          f"train.init_checkpoint={out / 'model_final.pth'}", "train.vis_num_images=0")
+    for task in ("bbox", "segm"):
+        assert again[task]["AP"] == pytest.approx(results[task]["AP"], abs=1e-9)
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path, datasets_root, train_net, monkeypatch):
+    original_step = SimpleTrainer.run_step
+
+    def crash_at_iteration_13(self):
+        if self.iter == 13:
+            raise KeyboardInterrupt("simulated kill")
+        original_step(self)
+
+    monkeypatch.setattr(SimpleTrainer, "run_step", crash_at_iteration_13)
+    overrides = [f"train.output_dir={tmp_path}", "train.max_iter=20", "lr_multiplier.max_iter=20",
+                 "lr_multiplier.steps=[15]", "train.vis_num_images=0"]
+    with pytest.raises(KeyboardInterrupt):
+        run_train_net(train_net, "--config-file", TINY, *overrides)
+    assert (tmp_path / "last_checkpoint").read_text().strip() == "model_0000009.pth"
+    monkeypatch.setattr(SimpleTrainer, "run_step", original_step)
+
+    run_train_net(train_net, "--config-file", TINY, "--resume", *overrides)
+    log = (tmp_path / "log.txt").read_text()
+    assert "Starting training from iteration 0 to 20" in log       # the first run's lines are kept
+    assert "Starting training from iteration 10 to 20" in log      # the resumed run continues at 10
+    iterations = [r["iteration"] for r in train_rows(tmp_path)]
+    assert iterations[:2] == [4, 9] and iterations[-2:] == [14, 19]
+    assert (tmp_path / "last_checkpoint").read_text().strip() == "model_final.pth"
