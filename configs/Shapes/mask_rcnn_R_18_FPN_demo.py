@@ -1,6 +1,8 @@
 # The CPU demo: Mask R-CNN R-18-FPN trained from scratch on the synthetic shapes dataset.
-# A narrow variant of the COCO recipe (64-channel FPN, 256-wide box head, 64-channel mask head,
-# short side 256 px, 4 images per batch) that trains and evaluates in a few minutes on 2 CPU cores.
+# A narrow variant of the COCO recipe that trains and evaluates in minutes on 2 CPU cores: a
+# half-width ResNet-18 (stem 32 channels), a 32-channel FPN, a 256-wide box head, a 64-channel mask
+# head, short side 256 px, 4 images per batch, and AdamW, which converges in far fewer iterations
+# than SGD when nothing is pretrained.
 from maskrcnn_ext.config import LazyCall as L
 from maskrcnn_ext.engine.lr_scheduler import warmup_multistep
 
@@ -11,7 +13,7 @@ from ..common.train import train
 
 # From scratch: trainable batch norm everywhere, nothing frozen.
 model.backbone.bottom_up.update(arch="resnet18", norm="BN", freeze_at=0, width=32)
-model.backbone.out_channels = 64
+model.backbone.out_channels = 32
 model.proposal_generator.update(
     anchor_sizes=[[16], [32], [64], [128], [256]],
     pre_nms_topk_train=1000, post_nms_topk_train=500, pre_nms_topk_test=500, post_nms_topk_test=200,
@@ -23,12 +25,17 @@ model.roi_heads.mask_head.conv_dims = [64, 64, 64, 64]
 
 optimizer.lr = 1e-3
 
+# On 2 cores a loader worker process only competes with the training threads.
+dataloader.train.num_workers = 0
+dataloader.test.num_workers = 0
+
 train.update(
     output_dir="./output/shapes_R18_FPN_demo",
-    max_iter=400,
+    max_iter=500,
     eval_period=0,  # evaluate once, at the end
     log_period=20,
     checkpointer=dict(period=200, max_to_keep=2),
 )
 
-lr_multiplier = L(warmup_multistep)(steps=[300, 370], max_iter=400, warmup_iters=50, warmup_factor=0.01)
+lr_multiplier = L(warmup_multistep)(steps=[400, 470], max_iter="${train.max_iter}", warmup_iters=50,
+                                    warmup_factor=0.01)

@@ -9,4 +9,4 @@ dataloader.test.num_workers = 0
 
 train.update(output_dir="./output/shapes_R18_FPN_tiny", max_iter=30, log_period=5,
              checkpointer=dict(period=10, max_to_keep=2), vis_num_images=2)
-lr_multiplier.update(steps=[25], max_iter=30, warmup_iters=5)
+lr_multiplier.update(steps=[25], warmup_iters=5)

@@ -4,7 +4,7 @@ train = dict(
     init_checkpoint="",
     max_iter=90000,
     amp=dict(enabled=False),  # mixed precision; takes effect on CUDA only
-    ddp=dict(broadcast_buffers=False, find_unused_parameters=False, fp16_compression=False),
+    ddp=dict(broadcast_buffers=False, find_unused_parameters=False),  # DistributedDataParallel options
     checkpointer=dict(period=5000, max_to_keep=3),
     eval_period=5000,
     log_period=20,

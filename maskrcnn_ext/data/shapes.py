@@ -8,12 +8,14 @@ atomically, so an interrupted generation is simply redone.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import math
 import os
 import shutil
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -216,12 +218,27 @@ def _resolve_root(root: str | None) -> str:
     return os.path.abspath(root or os.environ.get(ENV_DATASETS) or "datasets")
 
 
+@contextlib.contextmanager
+def _exclusive_lock(path: str) -> Iterator[None]:
+    """An inter-process lock held while the block runs (advisory ``flock`` on ``path``)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _shapes_loader(name: str, root: str | None):
     split, num_images, seed = SHAPES_SPLITS[name]
 
     def _load() -> list[dict]:
         resolved = _resolve_root(root)  # resolved now, so the env var may be set after import
-        json_path = generate_shapes(resolved, split=split, num_images=num_images, seed=seed)
+        # Data-parallel ranks (or several runs) may ask for the same split at once: one generates,
+        # the others wait and then find it complete.
+        with _exclusive_lock(os.path.join(resolved, "shapes", f".{split}.lock")):
+            json_path = generate_shapes(resolved, split=split, num_images=num_images, seed=seed)
         image_root = os.path.join(os.path.dirname(json_path), "images")
         MetadataCatalog.get(name).set(json_file=json_path, image_root=image_root)
         return load_coco_json(json_path, image_root, dataset_name=name)
