@@ -71,7 +71,8 @@ def _resolve_dataset(
     from maskrcnn_ext.data.catalog import DatasetCatalog, MetadataCatalog  # lazy: keeps evaluation importable alone
 
     # Loading (cached) lets lazily registered datasets generate their files and fill their metadata.
-    DatasetCatalog.get(dataset_name)
+    if dataset_name in DatasetCatalog:
+        DatasetCatalog.get(dataset_name)
     meta = MetadataCatalog.get(dataset_name)
     meta_json = meta.get("json_file")
     if meta_json is None:
