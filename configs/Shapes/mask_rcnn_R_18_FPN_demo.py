@@ -31,11 +31,11 @@ dataloader.test.num_workers = 0
 
 train.update(
     output_dir="./output/shapes_R18_FPN_demo",
-    max_iter=500,
+    max_iter=480,
     eval_period=0,  # evaluate once, at the end
     log_period=20,
     checkpointer=dict(period=200, max_to_keep=2),
 )
 
-lr_multiplier = L(warmup_multistep)(steps=[400, 470], max_iter="${train.max_iter}", warmup_iters=50,
+lr_multiplier = L(warmup_multistep)(steps=[380, 450], max_iter="${train.max_iter}", warmup_iters=50,
                                     warmup_factor=0.01)
