@@ -59,3 +59,10 @@ def test_bad_image_shape_is_reported(tiny_model):
     tiny_model.eval()
     with pytest.raises(ValueError, match=r"Input 0: 'image' must be a \(3, H, W\) tensor, got \(64, 64\)"):
         tiny_model([{"image": torch.zeros(64, 64, dtype=torch.uint8), "height": 64, "width": 64}])
+
+
+def test_preprocess_pads_to_multiples_of_32_and_keeps_sizes(tiny_model):
+    images = tiny_model.preprocess_image([synthetic_input(70, 100), synthetic_input(64, 64)])
+    assert tuple(images.tensors.shape) == (2, 3, 96, 128)
+    assert images.image_sizes == [(70, 100), (64, 64)]
+    assert images.tensors[1, :, 64:, :].abs().sum() == 0  # padding stays zero after normalization

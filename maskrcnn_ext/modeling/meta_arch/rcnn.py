@@ -22,13 +22,14 @@ class GeneralizedRCNN(nn.Module):
         proposal_generator: ``(ImageList, maps, targets) -> (proposals, losses)``.
         roi_heads: ``(maps, proposals, image_sizes, targets) -> (detections, losses)``.
         pixel_mean / pixel_std: per-channel RGB statistics in 0..255 used to normalize inputs.
-        size_divisibility: pad the batch to a multiple of this (the coarsest backbone stride when 0).
+        size_divisibility: pad the batch to a multiple of this; 32 suits ResNet-FPN (the extra p6
+            level is max-pooled from p5 and needs no padding of its own).
         mask_threshold: probability at which pasted masks are binarized.
     """
 
     def __init__(self, *, backbone: nn.Module, proposal_generator: nn.Module, roi_heads: nn.Module,
                  pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
-                 pixel_std: Sequence[float] = (58.395, 57.12, 57.375), size_divisibility: int = 0,
+                 pixel_std: Sequence[float] = (58.395, 57.12, 57.375), size_divisibility: int = 32,
                  mask_threshold: float = 0.5) -> None:
         super().__init__()
         self.backbone = backbone
@@ -36,7 +37,7 @@ class GeneralizedRCNN(nn.Module):
         self.roi_heads = roi_heads
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
-        self.size_divisibility = size_divisibility or max(getattr(backbone, "strides", {"": 32}).values())
+        self.size_divisibility = size_divisibility
         self.mask_threshold = mask_threshold
 
     @property
