@@ -5,7 +5,6 @@ All functions take and return ``uint8`` RGB arrays of shape (H, W, 3); the input
 from __future__ import annotations
 
 import colorsys
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,9 +15,8 @@ import pycocotools.mask as mask_util
 import torch
 from PIL import Image
 
-__all__ = ["color_for", "draw_ground_truth", "draw_instances", "save_image", "visualize_predictions"]
+__all__ = ["color_for", "draw_ground_truth", "draw_instances", "save_image"]
 
-logger = logging.getLogger(__name__)
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -200,40 +198,3 @@ def save_image(path: str, image: np.ndarray) -> None:
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     Image.fromarray(image).save(path)
-
-
-def visualize_predictions(
-    outputs: Sequence[Mapping[str, Any]],
-    inputs: Sequence[Mapping[str, Any]],
-    out_dir: str,
-    class_names: Sequence[str],
-    *,
-    max_images: int | None = None,
-    score_thresh: float = 0.5,
-) -> list[str]:
-    """Draw model outputs on their original images (read from ``file_name``) and save them as PNG.
-
-    Args:
-        outputs: model outputs (eval mode), one per input.
-        inputs: the matching model inputs or dataset records (need ``file_name``).
-        out_dir: folder for ``<image stem>.png`` files.
-        class_names: contiguous class id -> name.
-        max_images: stop after this many images; None draws all.
-        score_thresh: instances scoring below it are skipped.
-
-    Returns:
-        The paths written.
-    """
-    written: list[str] = []
-    for inp, out in zip(inputs, outputs):
-        if max_images is not None and len(written) >= max_images:
-            break
-        with Image.open(inp["file_name"]) as img:
-            image = np.asarray(img.convert("RGB"))
-        drawn = draw_instances(image, out["instances"], class_names=class_names, score_thresh=score_thresh)
-        stem = os.path.splitext(os.path.basename(inp["file_name"]))[0]
-        path = os.path.join(out_dir, f"{stem}.png")
-        save_image(path, drawn)
-        written.append(path)
-    logger.info("Wrote %d visualizations to %s", len(written), out_dir)
-    return written

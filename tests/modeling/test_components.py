@@ -95,3 +95,10 @@ def test_narrow_backbone_scales_every_stage():
     net = ResNetBottomUp(arch="resnet18", norm="BN", freeze_at=0, width=32)
     assert net.out_channels == {"res2": 32, "res3": 64, "res4": 128, "res5": 256}
     assert net(torch.zeros(1, 3, 64, 64))["res5"].shape == (1, 256, 2, 2)
+
+
+def test_res5_head_halves_resolution_and_doubles_width():
+    from maskrcnn_ext.modeling.backbone import build_res5_head
+
+    head = build_res5_head(arch="resnet18", norm="BN", width=32)
+    assert head(torch.zeros(1, 128, 8, 8)).shape == (1, 256, 4, 4)

@@ -10,7 +10,6 @@ from maskrcnn_ext.utils.visualizer import (
     draw_ground_truth,
     draw_instances,
     save_image,
-    visualize_predictions,
 )
 
 GRAY = 100
@@ -124,15 +123,3 @@ def test_save_image_round_trips_png(tmp_path):
     path = tmp_path / "sub" / "x.png"
     save_image(str(path), image)
     assert np.array_equal(np.asarray(Image.open(path)), image)
-
-
-def test_visualize_predictions_writes_pngs(tmp_path):
-    inputs = []
-    for name in ("a", "b", "c"):
-        path = tmp_path / f"{name}.jpg"
-        Image.fromarray(gray_image()).save(path)
-        inputs.append({"file_name": str(path)})
-    outputs = [{"instances": one_instance()} for _ in inputs]
-    written = visualize_predictions(outputs, inputs, str(tmp_path / "vis"), ["cat", "dog"], max_images=2)
-    assert [p.rsplit("/", 1)[-1] for p in written] == ["a.png", "b.png"]
-    assert np.asarray(Image.open(written[0])).shape == (96, 96, 3)

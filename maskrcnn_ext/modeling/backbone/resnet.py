@@ -172,8 +172,3 @@ def build_res5_head(*, arch: str = "resnet50", norm: str = "FrozenBN", width: in
     spec = _ARCHS[arch]
     return make_stage(spec, in_channels=width * 4 * spec.block.expansion, planes=width * 8,
                       depth=spec.depths[3], stride=2, norm_layer=get_norm(norm))
-
-
-def count_trainable(module: nn.Module) -> int:
-    """Number of trainable parameters in ``module``."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
