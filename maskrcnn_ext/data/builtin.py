@@ -10,7 +10,7 @@ import os
 
 from .catalog import DatasetCatalog, MetadataCatalog
 from .coco import load_coco_json
-from .shapes import ENV_DATASETS
+from .shapes import ENV_DATASETS, datasets_root
 
 __all__ = ["COCO_SPLITS", "register_builtin_coco"]
 
@@ -24,7 +24,7 @@ COCO_SPLITS = {
 
 def _coco_loader(name: str, image_dir: str, json_rel: str):
     def _load() -> list[dict]:
-        root = os.path.join(os.path.abspath(os.environ.get(ENV_DATASETS) or "datasets"), "coco")
+        root = os.path.join(datasets_root(), "coco")
         json_file, image_root = os.path.join(root, json_rel), os.path.join(root, image_dir)
         if not os.path.isfile(json_file):
             raise FileNotFoundError(

@@ -214,7 +214,8 @@ def generate_shapes(
     return json_path
 
 
-def _resolve_root(root: str | None) -> str:
+def datasets_root(root: str | None = None) -> str:
+    """Absolute datasets folder: ``root`` if given, else ``$MASKRCNN_EXT_DATASETS``, else ``./datasets``."""
     return os.path.abspath(root or os.environ.get(ENV_DATASETS) or "datasets")
 
 
@@ -234,7 +235,7 @@ def _shapes_loader(name: str, root: str | None):
     split, num_images, seed = SHAPES_SPLITS[name]
 
     def _load() -> list[dict]:
-        resolved = _resolve_root(root)  # resolved now, so the env var may be set after import
+        resolved = datasets_root(root)  # resolved now, so the env var may be set after import
         # Data-parallel ranks (or several runs) may ask for the same split at once: one generates,
         # the others wait and then find it complete.
         with _exclusive_lock(os.path.join(resolved, "shapes", f".{split}.lock")):
@@ -258,7 +259,7 @@ def register_shapes(*, root: str | None = None, names: Iterable[str] = tuple(SHA
         if name not in SHAPES_SPLITS:
             raise KeyError(f"register_shapes: unknown split '{name}'; known: {', '.join(SHAPES_SPLITS)}")
         DatasetCatalog.register(name, _shapes_loader(name, root))
-        split_dir = shapes_split_dir(_resolve_root(root), SHAPES_SPLITS[name][0])
+        split_dir = shapes_split_dir(datasets_root(root), SHAPES_SPLITS[name][0])
         MetadataCatalog.get(name).set(
             thing_classes=list(CLASS_NAMES),
             thing_dataset_id_to_contiguous_id={i + 1: i for i in range(len(CLASS_NAMES))},

@@ -1,10 +1,8 @@
 import importlib.util
 import os
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
+from e2e_helpers import REPO
 
 
 @pytest.fixture(scope="session")
