@@ -17,7 +17,7 @@ def test_losses_fall_when_overfitting_one_batch(tiny_model):
     optimizer = torch.optim.SGD(tiny_model.parameters(), lr=0.01, momentum=0.9)
     batch = [synthetic_input(), synthetic_input()]
     history = []
-    for _ in range(25):
+    for _ in range(30):
         losses = tiny_model(batch)
         total = sum(losses.values())
         optimizer.zero_grad()
@@ -66,3 +66,20 @@ def test_preprocess_pads_to_multiples_of_32_and_keeps_sizes(tiny_model):
     assert tuple(images.tensors.shape) == (2, 3, 96, 128)
     assert images.image_sizes == [(70, 100), (64, 64)]
     assert images.tensors[1, :, 64:, :].abs().sum() == 0  # padding stays zero after normalization
+
+
+@pytest.mark.parametrize("cap, expected", [(None, 16), (3, 6)])
+def test_mask_branch_trains_on_at_most_the_capped_rois(tiny_model, cap, expected):
+    heads = tiny_model.roi_heads
+    heads.mask_rois_per_image = cap
+    batch = [synthetic_input(), synthetic_input()]
+    images = tiny_model.preprocess_image(batch)
+    features = tiny_model.backbone(images.tensors)
+    targets = [tiny_model._targets_to_device(x, i) for i, x in enumerate(batch)]
+    # 20 near-copies of the ground truth per image: more foreground than the 8 (25% of 32) sampled.
+    proposals = [t["boxes"].repeat(10, 1) + torch.rand(20, 4) for t in targets]
+    seen = []
+    hook = heads.mask_head.register_forward_hook(lambda m, args, out: seen.append(len(args[0])))
+    heads(features, proposals, images.image_sizes, targets)
+    hook.remove()
+    assert seen == [expected]
