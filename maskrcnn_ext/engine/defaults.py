@@ -36,9 +36,12 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
     parser.add_argument("--eval-only", action="store_true", help="evaluate the loaded weights and exit")
     parser.add_argument(
         "--num-gpus",
+        "--num-processes",
+        dest="num_gpus",
         type=int,
         default=1,
-        help="number of processes to start on this machine (CPU processes when there is no GPU)",
+        help="number of processes to start on this machine: one per GPU, or data-parallel CPU "
+        "processes (gloo) when there is no GPU",
     )
     parser.add_argument(
         "--dist-url",

@@ -51,6 +51,17 @@ def _run_in_group(
         dist.destroy_process_group()
 
 
+def _share_cpu_threads(local_world_size: int) -> None:
+    """Give each of the local CPU processes an equal share of the cores.
+
+    Every process would otherwise start as many intra-op threads as the machine has cores, and N
+    processes on the same cores then slow each other down. An explicit ``OMP_NUM_THREADS`` wins.
+    """
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world_size))
+
+
 def _spawned_worker(
     local_rank: int,
     main_func: Callable[..., Any],
@@ -59,6 +70,8 @@ def _spawned_worker(
     dist_url: str,
     args: tuple[Any, ...],
 ) -> None:
+    if backend == "gloo":
+        _share_cpu_threads(world_size)
     _run_in_group(main_func, args, backend, local_rank, init_method=dist_url, world_size=world_size, rank=local_rank)
 
 
@@ -90,6 +103,8 @@ def launch(
         local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", env_world_size))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         backend = backend or default_backend(local_world_size)
+        if backend == "gloo":
+            _share_cpu_threads(local_world_size)
         logger.info("torchrun environment: world size %d, backend %s", env_world_size, backend)
         return _run_in_group(main_func, args, backend, local_rank, init_method="env://")
 

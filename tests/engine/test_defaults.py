@@ -61,6 +61,7 @@ def test_argument_parser():
     assert args.config_file == "a.py" and args.resume and not args.eval_only
     assert args.num_gpus == 2 and args.dist_url == "auto"
     assert args.opts == ["train.max_iter=5", "optimizer.lr=0.1"]
+    assert default_argument_parser().parse_args(["--num-processes", "3"]).num_gpus == 3
 
 
 class _FakeLazyConfig:

@@ -18,7 +18,7 @@ def _sum_ranks(output_dir: str) -> None:
     value = torch.tensor([float(comm.get_rank() + 1)])
     dist.all_reduce(value)
     with open(os.path.join(output_dir, f"rank{comm.get_rank()}.txt"), "w") as f:
-        f.write(f"{comm.get_world_size()} {dist.get_backend()} {value.item()}")
+        f.write(f"{comm.get_world_size()} {dist.get_backend()} {value.item()} {torch.get_num_threads()}")
 
 
 def _train_one_step(output_dir: str) -> None:
@@ -46,10 +46,12 @@ def _fail_on_rank_one() -> None:
         raise ValueError("worker 1 failed on purpose")
 
 
-def test_two_gloo_processes_all_reduce(tmp_path):
+def test_two_gloo_processes_all_reduce_and_share_the_cores(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     launch(_sum_ranks, num_processes=2, args=(str(tmp_path),), backend="gloo")
     seen = sorted(p.read_text() for p in tmp_path.glob("rank*.txt"))
-    assert seen == ["2 gloo 3.0", "2 gloo 3.0"]
+    threads = max(1, os.cpu_count() // 2)
+    assert seen == [f"2 gloo 3.0 {threads}"] * 2
     assert not dist.is_initialized()
 
 
