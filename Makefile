@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_CONFIG ?= configs/Shapes/mask_rcnn_R_18_FPN_demo.py
+# Two data-parallel CPU processes (gloo): on 2 cores they train ~1.25x faster than one process with
+# two threads, whose small ops do not parallelize. The demo's numbers are measured this way.
+DEMO_PROCESSES ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: demo test install clean-venv
@@ -19,7 +22,7 @@ $(VENV)/.installed: $(VENV)/bin/python pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 demo: install
-	$(PY) train_net.py --config-file $(DEMO_CONFIG)
+	$(PY) train_net.py --config-file $(DEMO_CONFIG) --num-processes $(DEMO_PROCESSES)
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)

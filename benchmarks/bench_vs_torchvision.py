@@ -108,6 +108,8 @@ def main() -> None:
     for loader in (cfg.dataloader.train, cfg.dataloader.test):
         loader.mapper.augmentations = [L(v2.Resize)(size=list(args.size))]
     cfg.model.roi_heads.box_predictor.test_score_thresh = 0.0  # both models return 100 detections
+    # Like for like: stock trains its mask head on every foreground RoI, so ours does too here.
+    cfg.model.roi_heads.mask_rois_per_image = None
     ours = instantiate(cfg.model)
     batches = list(itertools.islice(iter(instantiate(cfg.dataloader.train)), args.iters))
     test_inputs = [b[0] for b in itertools.islice(iter(instantiate(cfg.dataloader.test)), args.images)]
