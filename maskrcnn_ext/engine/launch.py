@@ -5,10 +5,12 @@ process group) or ``launch(..., num_processes=N)``, which spawns the workers on 
 """
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -51,6 +53,10 @@ def _run_in_group(
         dist.destroy_process_group()
 
 
+def _cpu_threads_per_process(local_world_size: int) -> int:
+    return max(1, (os.cpu_count() or 1) // local_world_size)
+
+
 def _share_cpu_threads(local_world_size: int) -> None:
     """Give each of the local CPU processes an equal share of the cores.
 
@@ -59,7 +65,21 @@ def _share_cpu_threads(local_world_size: int) -> None:
     """
     if "OMP_NUM_THREADS" in os.environ:
         return
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world_size))
+    torch.set_num_threads(_cpu_threads_per_process(local_world_size))
+
+
+@contextlib.contextmanager
+def _omp_threads_for_children(num_processes: int) -> Iterator[None]:
+    """Set ``OMP_NUM_THREADS`` while spawning, so the OpenMP pools of the children (torch's and
+    those of other native libraries) start at their share of the cores, not at all of them."""
+    if "OMP_NUM_THREADS" in os.environ:
+        yield
+        return
+    os.environ["OMP_NUM_THREADS"] = str(_cpu_threads_per_process(num_processes))
+    try:
+        yield
+    finally:
+        del os.environ["OMP_NUM_THREADS"]
 
 
 def _spawned_worker(
@@ -70,8 +90,6 @@ def _spawned_worker(
     dist_url: str,
     args: tuple[Any, ...],
 ) -> None:
-    if backend == "gloo":
-        _share_cpu_threads(world_size)
     _run_in_group(main_func, args, backend, local_rank, init_method=dist_url, world_size=world_size, rank=local_rank)
 
 
@@ -117,13 +135,15 @@ def launch(
         dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
     backend = backend or default_backend(num_processes)
     logger.info("Spawning %d processes (backend %s, %s)", num_processes, backend, dist_url)
-    mp.start_processes(
-        _spawned_worker,
-        nprocs=num_processes,
-        args=(main_func, num_processes, backend, dist_url, tuple(args)),
-        start_method="spawn",
-        join=True,
-    )
+    threads = _omp_threads_for_children(num_processes) if backend == "gloo" else contextlib.nullcontext()
+    with threads:
+        mp.start_processes(
+            _spawned_worker,
+            nprocs=num_processes,
+            args=(main_func, num_processes, backend, dist_url, tuple(args)),
+            start_method="spawn",
+            join=True,
+        )
     return None
 
 
@@ -149,6 +169,15 @@ def create_ddp_model(
         return model
     if "device_ids" not in kwargs and any(p.is_cuda for p in model.parameters()):
         kwargs["device_ids"] = [torch.cuda.current_device()]
-    return nn.parallel.DistributedDataParallel(
-        model, broadcast_buffers=broadcast_buffers, find_unused_parameters=find_unused_parameters, **kwargs
-    )
+    kwargs.update(_buffer_sync_option(broadcast_buffers))
+    return nn.parallel.DistributedDataParallel(model, find_unused_parameters=find_unused_parameters, **kwargs)
+
+
+def _buffer_sync_option(sync: bool) -> dict[str, bool]:
+    """DDP's per-forward buffer sync flag under the name this torch version uses.
+
+    Newer torch renamed ``broadcast_buffers`` to ``forward_sync_buffers`` (which still syncs once at
+    construction; harmless here, every rank builds the same buffers).
+    """
+    params = inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters
+    return {"forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers": sync}
