@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_CONFIG ?= configs/Shapes/mask_rcnn_R_18_FPN_demo.py
 # Two data-parallel CPU processes (gloo): on 2 cores they train ~1.25x faster than one process with
-# two threads, whose small ops do not parallelize. The demo's numbers are measured this way.
+# two threads, which gains little from its second thread. The demo's numbers are measured this way.
 DEMO_PROCESSES ?= 2
 PYTEST_ARGS ?=
 
