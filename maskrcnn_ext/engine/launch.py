@@ -53,29 +53,17 @@ def _run_in_group(
         dist.destroy_process_group()
 
 
-def _cpu_threads_per_process(local_world_size: int) -> int:
-    return max(1, (os.cpu_count() or 1) // local_world_size)
-
-
-def _share_cpu_threads(local_world_size: int) -> None:
-    """Give each of the local CPU processes an equal share of the cores.
-
-    Every process would otherwise start as many intra-op threads as the machine has cores, and N
-    processes on the same cores then slow each other down. An explicit ``OMP_NUM_THREADS`` wins.
-    """
-    if "OMP_NUM_THREADS" in os.environ:
-        return
-    torch.set_num_threads(_cpu_threads_per_process(local_world_size))
-
-
 @contextlib.contextmanager
 def _omp_threads_for_children(num_processes: int) -> Iterator[None]:
     """Set ``OMP_NUM_THREADS`` while spawning, so the OpenMP pools of the children (torch's and
-    those of other native libraries) start at their share of the cores, not at all of them."""
+    those of other native libraries) start at their share of the cores, not at all of them.
+
+    An explicit ``OMP_NUM_THREADS`` wins; ``torchrun`` sets one itself.
+    """
     if "OMP_NUM_THREADS" in os.environ:
         yield
         return
-    os.environ["OMP_NUM_THREADS"] = str(_cpu_threads_per_process(num_processes))
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // num_processes))
     try:
         yield
     finally:
@@ -121,8 +109,6 @@ def launch(
         local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", env_world_size))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         backend = backend or default_backend(local_world_size)
-        if backend == "gloo":
-            _share_cpu_threads(local_world_size)
         logger.info("torchrun environment: world size %d, backend %s", env_world_size, backend)
         return _run_in_group(main_func, args, backend, local_rank, init_method="env://")
 
