@@ -1,0 +1,180 @@
+"""RoIAlign whose backward pass runs as two small matrix products per RoI (fast on the CPU).
+
+RoIAlign averages bilinear samples taken on a regular ``grid_h x grid_w`` grid in every bin. Both the
+bilinear weights and the grid factor into a y part and an x part, so the pooled output of one RoI is
+
+    out[c] = Ay @ F[c, y0:y0+Ky, x0:x0+Kx] @ Ax^T
+
+with ``Ay`` of shape ``(S, Ky)`` and ``Ax`` of shape ``(S, Kx)`` holding each bin's averaged
+interpolation weights over the rows and columns its samples touch. The gradient with respect to the
+window is then ``Ay^T @ G[c] @ Ax``: two batched matmuls and one ``index_add`` of whole channel rows
+into the feature gradient. torchvision's CPU backward kernel instead recomputes the bilinear weights
+for every channel and scatters single values, which made it the third most expensive op of a CPU
+training step after the convolutions (numbers in ``benchmarks/README.md``). Its forward kernel is
+fast and is used as is, so inference is unchanged.
+
+The gradient equals torchvision's up to float rounding, including its edge rules: samples more than
+one cell outside the map contribute zero, the others are clamped to the border.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+from torchvision.ops import roi_align as tv_roi_align
+
+__all__ = ["roi_align_separable"]
+
+
+class _AxisSamples(NamedTuple):
+    """Bilinear neighbours and weights of every sample along one axis, each ``(R, S, G)``."""
+
+    low: Tensor
+    high: Tensor
+    w_low: Tensor
+    w_high: Tensor
+
+
+def _axis_samples(start: Tensor, size: Tensor, *, bins: int, sampling_ratio: int, length: int) -> _AxisSamples:
+    """Sample positions of every bin along one axis and their two interpolation neighbours.
+
+    Args:
+        start, size: ``(R,)`` RoI start and extent along the axis, in feature-map cells.
+        bins: output bins S along the axis.
+        sampling_ratio: samples per bin, or 0 for ``ceil(size / bins)`` per RoI.
+        length: feature-map extent along the axis.
+
+    Returns:
+        neighbours ``low <= high`` in ``[0, length - 1]`` and weights already divided by the number of
+        samples per bin (so summing them over samples averages), zero for dropped samples.
+    """
+    if sampling_ratio > 0:
+        grid = torch.full_like(size, float(sampling_ratio))
+    else:
+        grid = torch.ceil(size / bins).clamp(min=0)
+    max_grid = max(int(grid.max().item()), 1) if grid.numel() else 1
+    step = torch.arange(max_grid, dtype=size.dtype, device=size.device)
+    bin_size = (size / bins)[:, None, None]
+    # Sample s of bin i sits at start + i * bin + (s + 0.5) * bin / grid.
+    pos = start[:, None, None] + torch.arange(bins, dtype=size.dtype, device=size.device)[None, :, None] * bin_size
+    pos = pos + (step[None, None, :] + 0.5) * bin_size / grid.clamp(min=1)[:, None, None]
+    keep = (pos >= -1.0) & (pos <= length) & (step[None, None, :] < grid[:, None, None])
+    pos = pos.clamp(min=0)
+    low = pos.floor().to(torch.int64)
+    at_end = low >= length - 1
+    low = torch.where(at_end, torch.full_like(low, length - 1), low)
+    high = torch.where(at_end, low, low + 1)
+    frac = torch.where(at_end, torch.zeros_like(pos), pos - low.to(pos.dtype))
+    scale = keep.to(pos.dtype) / grid.clamp(min=1)[:, None, None]
+    return _AxisSamples(low, high, (1.0 - frac) * scale, frac * scale)
+
+
+def _axis_matrix(samples: _AxisSamples, origin: Tensor, window: int) -> Tensor:
+    """``(R, S, window)`` averaged interpolation weights over the cells ``origin + [0, window)``."""
+    r, bins, _ = samples.low.shape
+    matrix = samples.w_low.new_zeros((r, bins, window))
+    offset = origin[:, None, None]
+    matrix.scatter_add_(2, samples.low - offset, samples.w_low)
+    matrix.scatter_add_(2, samples.high - offset, samples.w_high)
+    return matrix
+
+
+def _roi_windows(ys: _AxisSamples, xs: _AxisSamples, batch_index: Tensor, height: int, width: int
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+    """Interpolation matrices ``Ay (R, S, Ky)``, ``Ax (R, S, Kx)`` and the flat cell index
+    ``(R, Ky, Kx)`` into ``(B*H*W)`` of each RoI's window (the padded union over the group)."""
+    y0, x0 = ys.low.amin(dim=(1, 2)), xs.low.amin(dim=(1, 2))
+    win_y = int((ys.high.amax(dim=(1, 2)) - y0).max().item()) + 1
+    win_x = int((xs.high.amax(dim=(1, 2)) - x0).max().item()) + 1
+    rows = (y0[:, None] + torch.arange(win_y, device=y0.device)).clamp(max=height - 1)
+    cols = (x0[:, None] + torch.arange(win_x, device=x0.device)).clamp(max=width - 1)
+    # Window cells past the map's edge carry zero weight; clamping only keeps their indices valid.
+    index = (batch_index[:, None, None] * height + rows[:, :, None]) * width + cols[:, None, :]
+    return _axis_matrix(ys, y0, win_y), _axis_matrix(xs, x0, win_x), index
+
+
+def _size_groups(ys: _AxisSamples, xs: _AxisSamples) -> list[Tensor]:
+    """RoI indices grouped by the power of two above their window side, so padding stays below 2x."""
+    extent = torch.maximum(ys.high.amax(dim=(1, 2)) - ys.low.amin(dim=(1, 2)),
+                           xs.high.amax(dim=(1, 2)) - xs.low.amin(dim=(1, 2))) + 1
+    group = torch.ceil(torch.log2(extent.to(torch.float32))).to(torch.int64)
+    return [torch.nonzero(group == g).squeeze(1) for g in torch.unique(group).tolist()]
+
+
+def _samples(rois: Tensor, shape: torch.Size, output_size: int, spatial_scale: float,
+             sampling_ratio: int, aligned: bool, dtype: torch.dtype) -> tuple[_AxisSamples, _AxisSamples]:
+    """Per-axis samples of every RoI, following torchvision's ``roi_align`` conventions."""
+    height, width = shape[-2:]
+    boxes = rois[:, 1:].to(dtype) * spatial_scale - (0.5 if aligned else 0.0)
+    roi_w, roi_h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    if not aligned:  # the original convention forces RoIs to at least one cell
+        roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
+    ys = _axis_samples(boxes[:, 1], roi_h, bins=output_size, sampling_ratio=sampling_ratio, length=height)
+    xs = _axis_samples(boxes[:, 0], roi_w, bins=output_size, sampling_ratio=sampling_ratio, length=width)
+    return ys, xs
+
+
+def _roi_align_backward(grad: Tensor, rois: Tensor, shape: torch.Size, spatial_scale: float,
+                        sampling_ratio: int, aligned: bool) -> Tensor:
+    """Gradient ``(B, C, H, W)`` of RoIAlign with respect to its features, given ``grad`` ``(R, C, S, S)``."""
+    batch, channels, height, width = shape
+    bins = grad.shape[-1]
+    ys, xs = _samples(rois, shape, bins, spatial_scale, sampling_ratio, aligned, grad.dtype)
+    batch_index = rois[:, 0].to(torch.int64)
+    grad = grad.permute(0, 2, 3, 1)  # (R, Sy, Sx, C): channels last, so index_add moves whole rows
+    flat = grad.new_zeros((batch * height * width, channels))
+    for members in _size_groups(ys, xs):
+        pick = [t.index_select(0, members) for t in (*ys, *xs)]
+        ay, ax, index = _roi_windows(_AxisSamples(*pick[:4]), _AxisSamples(*pick[4:]),
+                                     batch_index[members], height, width)
+        r, win_x = len(members), ax.shape[2]
+        # Two plain batched matmuls: spread over x first, then (after moving y next to R) over y.
+        g = grad.index_select(0, members).transpose(1, 2).reshape(r, bins, bins * channels)
+        along_x = torch.bmm(ax.transpose(1, 2), g).view(r, win_x, bins, channels)
+        along_x = along_x.transpose(1, 2).reshape(r, bins, win_x * channels)
+        window = torch.bmm(ay.transpose(1, 2), along_x)  # (R, Ky, Kx * C)
+        flat.index_add_(0, index.reshape(-1), window.view(-1, channels))
+    return flat.view(batch, height, width, channels).permute(0, 3, 1, 2).contiguous()
+
+
+class _ROIAlignFunction(torch.autograd.Function):
+    """torchvision's forward kernel with the separable backward; RoIs get no gradient."""
+
+    @staticmethod
+    def forward(ctx, features, rois, output_size, spatial_scale, sampling_ratio, aligned):
+        ctx.save_for_backward(rois)
+        ctx.config = (features.shape, spatial_scale, sampling_ratio, aligned)
+        return tv_roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (rois,) = ctx.saved_tensors
+        shape, spatial_scale, sampling_ratio, aligned = ctx.config
+        if len(rois) == 0:
+            return grad.new_zeros(shape), None, None, None, None, None
+        features_grad = _roi_align_backward(grad, rois, shape, spatial_scale, sampling_ratio, aligned)
+        return features_grad, None, None, None, None, None
+
+
+def roi_align_separable(features: Tensor, rois: Tensor, output_size: int, spatial_scale: float,
+                        sampling_ratio: int, aligned: bool) -> Tensor:
+    """RoIAlign with the semantics of ``torchvision.ops.roi_align`` (square output).
+
+    The forward pass is torchvision's kernel; the backward pass uses the separable form above.
+
+    Args:
+        features: ``(B, C, H, W)`` feature map.
+        rois: ``(R, 5)`` rows ``(batch_index, x0, y0, x1, y1)`` in input-image pixels.
+        output_size: side S of the pooled output.
+        spatial_scale: feature-map size / input-image size.
+        sampling_ratio: samples per bin side; 0 means ``ceil(roi_size / S)`` per RoI.
+        aligned: shift RoI coordinates by -0.5 cell (pixel centres at half-integers).
+
+    Returns:
+        ``(R, C, S, S)`` pooled features, differentiable with respect to ``features``.
+    """
+    return _ROIAlignFunction.apply(features, rois.detach(), output_size, spatial_scale, sampling_ratio,
+                                   aligned)
