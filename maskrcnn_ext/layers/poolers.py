@@ -48,6 +48,8 @@ class ROIAlign(nn.Module):
         self.impl = impl
 
     def _use_separable(self, features: Tensor) -> bool:
+        if not (features.requires_grad and torch.is_grad_enabled()):
+            return False  # both share torchvision's forward kernel; only the backward differs
         if self.impl == "auto":
             return features.device.type == "cpu" and features.dtype in (torch.float32, torch.float64)
         return self.impl == "separable"

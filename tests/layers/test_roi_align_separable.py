@@ -58,7 +58,11 @@ def test_roi_align_module_chooses_implementation():
         op = ROIAlign(output_size=7, spatial_scale=0.25, sampling_ratio=2, impl=impl)
         grads[impl] = torch.autograd.grad(op(features, rois).square().sum(), features)[0]
     torch.testing.assert_close(grads["separable"], grads["torchvision"])
-    assert ROIAlign(output_size=7, spatial_scale=0.25)._use_separable(features)
-    assert not ROIAlign(output_size=7, spatial_scale=0.25)._use_separable(features.half())
+    auto = ROIAlign(output_size=7, spatial_scale=0.25)
+    assert auto._use_separable(features)
+    assert not auto._use_separable(features.half())
+    assert not auto._use_separable(features.detach())  # inference: nothing to differentiate
+    with torch.no_grad():
+        assert not auto._use_separable(features)
     with pytest.raises(ValueError, match="impl must be one of"):
         ROIAlign(output_size=7, spatial_scale=0.25, impl="cuda")
