@@ -153,8 +153,6 @@ class _ROIAlignFunction(torch.autograd.Function):
     def backward(ctx, grad):
         (rois,) = ctx.saved_tensors
         shape, spatial_scale, sampling_ratio, aligned = ctx.config
-        if len(rois) == 0:
-            return grad.new_zeros(shape), None, None, None, None, None
         features_grad = _roi_align_backward(grad, rois, shape, spatial_scale, sampling_ratio, aligned)
         return features_grad, None, None, None, None, None
 
