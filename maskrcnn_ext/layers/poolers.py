@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torchvision.ops import roi_align
 
 from ..modeling.registry import POOLER_REGISTRY
+from .pooler_variants import aggregate_samples, bin_samples, check_aggregate
 from .roi_align_separable import roi_align_separable
 
 _ROI_ALIGN_IMPLS = ("auto", "separable", "torchvision")
@@ -22,7 +23,7 @@ __all__ = ["ROIAlign", "MultiLevelROIPooler", "assign_boxes_to_levels", "boxes_t
 
 @POOLER_REGISTRY.register()
 class ROIAlign(nn.Module):
-    """RoIAlign (He et al. 2017): bilinear samples on a regular grid in each bin, averaged.
+    """RoIAlign (He et al. 2017): bilinear samples on a regular grid in each bin, averaged (or max).
 
     Args:
         output_size: side S of the pooled output.
@@ -33,19 +34,25 @@ class ROIAlign(nn.Module):
         impl: ``"torchvision"`` for ``torchvision.ops.roi_align``, ``"separable"`` for
             :func:`roi_align_separable` (torchvision's forward with a backward pass about twice as
             fast on the CPU; same values and gradients), ``"auto"`` for the separable form on CPU
-            float tensors and torchvision's kernels elsewhere.
+            float tensors and torchvision's kernels elsewhere. Used for ``aggregate="avg"``.
+        aggregate: ``"avg"`` (the paper's RoIAlign) or ``"max"`` over each bin's samples (its
+            Table 2c variant; needs ``sampling_ratio > 0``).
     """
 
     def __init__(self, *, output_size: int, spatial_scale: float, sampling_ratio: int = 0,
-                 aligned: bool = True, impl: str = "auto") -> None:
+                 aligned: bool = True, impl: str = "auto", aggregate: str = "avg") -> None:
         super().__init__()
         if impl not in _ROI_ALIGN_IMPLS:
             raise ValueError(f"ROIAlign: impl must be one of {_ROI_ALIGN_IMPLS}, got {impl!r}")
+        check_aggregate("ROIAlign", aggregate)
+        if aggregate == "max" and sampling_ratio <= 0:
+            raise ValueError(f"ROIAlign: aggregate='max' needs sampling_ratio > 0, got {sampling_ratio}")
         self.output_size = output_size
         self.spatial_scale = spatial_scale
         self.sampling_ratio = sampling_ratio
         self.aligned = aligned
         self.impl = impl
+        self.aggregate = aggregate
 
     def _use_separable(self, features: Tensor) -> bool:
         if not (features.requires_grad and torch.is_grad_enabled()):
@@ -55,13 +62,18 @@ class ROIAlign(nn.Module):
         return self.impl == "separable"
 
     def forward(self, features: Tensor, rois: Tensor) -> Tensor:
+        if self.aggregate == "max":
+            samples = bin_samples(features, rois, output_size=self.output_size, spatial_scale=self.spatial_scale,
+                                  sampling_ratio=self.sampling_ratio, aligned=self.aligned)
+            return aggregate_samples(samples, "max")
         op = roi_align_separable if self._use_separable(features) else roi_align
         return op(features, rois.to(features.dtype), self.output_size, self.spatial_scale,
                   self.sampling_ratio, self.aligned)
 
     def extra_repr(self) -> str:
         return (f"output_size={self.output_size}, spatial_scale={self.spatial_scale}, "
-                f"sampling_ratio={self.sampling_ratio}, aligned={self.aligned}, impl={self.impl!r}")
+                f"sampling_ratio={self.sampling_ratio}, aligned={self.aligned}, impl={self.impl!r}, "
+                f"aggregate={self.aggregate!r}")
 
 
 def boxes_to_rois(boxes: Sequence[Tensor]) -> Tensor:

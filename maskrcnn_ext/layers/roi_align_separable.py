@@ -25,10 +25,10 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torchvision.ops import roi_align as tv_roi_align
 
-__all__ = ["roi_align_separable"]
+__all__ = ["AxisSamples", "axis_samples", "roi_align_separable"]
 
 
-class _AxisSamples(NamedTuple):
+class AxisSamples(NamedTuple):
     """Bilinear neighbours and weights of every sample along one axis, each ``(R, S, G)``."""
 
     low: Tensor
@@ -37,7 +37,7 @@ class _AxisSamples(NamedTuple):
     w_high: Tensor
 
 
-def _axis_samples(start: Tensor, size: Tensor, *, bins: int, sampling_ratio: int, length: int) -> _AxisSamples:
+def axis_samples(start: Tensor, size: Tensor, *, bins: int, sampling_ratio: int, length: int) -> AxisSamples:
     """Sample positions of every bin along one axis and their two interpolation neighbours.
 
     Args:
@@ -68,10 +68,10 @@ def _axis_samples(start: Tensor, size: Tensor, *, bins: int, sampling_ratio: int
     high = torch.where(at_end, low, low + 1)
     frac = torch.where(at_end, torch.zeros_like(pos), pos - low.to(pos.dtype))
     scale = keep.to(pos.dtype) / grid.clamp(min=1)[:, None, None]
-    return _AxisSamples(low, high, (1.0 - frac) * scale, frac * scale)
+    return AxisSamples(low, high, (1.0 - frac) * scale, frac * scale)
 
 
-def _axis_matrix(samples: _AxisSamples, origin: Tensor, window: int) -> Tensor:
+def _axis_matrix(samples: AxisSamples, origin: Tensor, window: int) -> Tensor:
     """``(R, S, window)`` averaged interpolation weights over the cells ``origin + [0, window)``."""
     r, bins, _ = samples.low.shape
     matrix = samples.w_low.new_zeros((r, bins, window))
@@ -81,7 +81,7 @@ def _axis_matrix(samples: _AxisSamples, origin: Tensor, window: int) -> Tensor:
     return matrix
 
 
-def _roi_windows(ys: _AxisSamples, xs: _AxisSamples, batch_index: Tensor, height: int, width: int
+def _roi_windows(ys: AxisSamples, xs: AxisSamples, batch_index: Tensor, height: int, width: int
                  ) -> tuple[Tensor, Tensor, Tensor]:
     """Interpolation matrices ``Ay (R, S, Ky)``, ``Ax (R, S, Kx)`` and the flat cell index
     ``(R, Ky, Kx)`` into ``(B*H*W)`` of each RoI's window (the padded union over the group)."""
@@ -95,7 +95,7 @@ def _roi_windows(ys: _AxisSamples, xs: _AxisSamples, batch_index: Tensor, height
     return _axis_matrix(ys, y0, win_y), _axis_matrix(xs, x0, win_x), index
 
 
-def _size_groups(ys: _AxisSamples, xs: _AxisSamples) -> list[Tensor]:
+def _size_groups(ys: AxisSamples, xs: AxisSamples) -> list[Tensor]:
     """RoI indices grouped by the power of two above their window side, so padding stays below 2x."""
     extent = torch.maximum(ys.high.amax(dim=(1, 2)) - ys.low.amin(dim=(1, 2)),
                            xs.high.amax(dim=(1, 2)) - xs.low.amin(dim=(1, 2))) + 1
@@ -104,15 +104,15 @@ def _size_groups(ys: _AxisSamples, xs: _AxisSamples) -> list[Tensor]:
 
 
 def _samples(rois: Tensor, shape: torch.Size, output_size: int, spatial_scale: float,
-             sampling_ratio: int, aligned: bool, dtype: torch.dtype) -> tuple[_AxisSamples, _AxisSamples]:
+             sampling_ratio: int, aligned: bool, dtype: torch.dtype) -> tuple[AxisSamples, AxisSamples]:
     """Per-axis samples of every RoI, following torchvision's ``roi_align`` conventions."""
     height, width = shape[-2:]
     boxes = rois[:, 1:].to(dtype) * spatial_scale - (0.5 if aligned else 0.0)
     roi_w, roi_h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     if not aligned:  # the original convention forces RoIs to at least one cell
         roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
-    ys = _axis_samples(boxes[:, 1], roi_h, bins=output_size, sampling_ratio=sampling_ratio, length=height)
-    xs = _axis_samples(boxes[:, 0], roi_w, bins=output_size, sampling_ratio=sampling_ratio, length=width)
+    ys = axis_samples(boxes[:, 1], roi_h, bins=output_size, sampling_ratio=sampling_ratio, length=height)
+    xs = axis_samples(boxes[:, 0], roi_w, bins=output_size, sampling_ratio=sampling_ratio, length=width)
     return ys, xs
 
 
@@ -127,7 +127,7 @@ def _roi_align_backward(grad: Tensor, rois: Tensor, shape: torch.Size, spatial_s
     flat = grad.new_zeros((batch * height * width, channels))
     for members in _size_groups(ys, xs):
         pick = [t.index_select(0, members) for t in (*ys, *xs)]
-        ay, ax, index = _roi_windows(_AxisSamples(*pick[:4]), _AxisSamples(*pick[4:]),
+        ay, ax, index = _roi_windows(AxisSamples(*pick[:4]), AxisSamples(*pick[4:]),
                                      batch_index[members], height, width)
         r, win_x = len(members), ax.shape[2]
         # Two plain batched matmuls: spread over x first, then (after moving y next to R) over y.
