@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torchvision.ops import roi_pool
 
 from ..modeling.registry import POOLER_REGISTRY
-from .roi_align_separable import axis_samples
+from .roi_align_separable import roi_axis_samples
 
 __all__ = ["AGGREGATES", "ROIPool", "ROIWarp", "bin_samples"]
 
@@ -47,15 +47,9 @@ def bin_samples(features: Tensor, rois: Tensor, *, output_size: int, spatial_sca
     batch, channels, height, width = features.shape
     grid = sampling_ratio
     with torch.no_grad():
-        boxes = rois[:, 1:].to(features.dtype) * spatial_scale
-        if quantize:
-            boxes = boxes.round()
-        boxes = boxes - (0.5 if aligned else 0.0)
-        roi_w, roi_h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        if not aligned:
-            roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
-        ys = axis_samples(boxes[:, 1], roi_h, bins=output_size, sampling_ratio=grid, length=height)
-        xs = axis_samples(boxes[:, 0], roi_w, bins=output_size, sampling_ratio=grid, length=width)
+        ys, xs = roi_axis_samples(rois.to(features.dtype), features.shape, output_size=output_size,
+                                  spatial_scale=spatial_scale, sampling_ratio=grid, aligned=aligned,
+                                  quantize=quantize)
         # (R, S, G, 2) neighbours and their un-averaged bilinear weights along each axis
         y_idx, x_idx = torch.stack([ys.low, ys.high], -1), torch.stack([xs.low, xs.high], -1)
         y_w, x_w = torch.stack([ys.w_low, ys.w_high], -1) * grid, torch.stack([xs.w_low, xs.w_high], -1) * grid

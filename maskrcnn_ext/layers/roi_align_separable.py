@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torchvision.ops import roi_align as tv_roi_align
 
-__all__ = ["AxisSamples", "axis_samples", "roi_align_separable"]
+__all__ = ["AxisSamples", "axis_samples", "roi_align_separable", "roi_axis_samples"]
 
 
 class AxisSamples(NamedTuple):
@@ -103,11 +103,22 @@ def _size_groups(ys: AxisSamples, xs: AxisSamples) -> list[Tensor]:
     return [torch.nonzero(group == g).squeeze(1) for g in torch.unique(group).tolist()]
 
 
-def _samples(rois: Tensor, shape: torch.Size, output_size: int, spatial_scale: float,
-             sampling_ratio: int, aligned: bool, dtype: torch.dtype) -> tuple[AxisSamples, AxisSamples]:
-    """Per-axis samples of every RoI, following torchvision's ``roi_align`` conventions."""
+def roi_axis_samples(rois: Tensor, shape: torch.Size, *, output_size: int, spatial_scale: float,
+                     sampling_ratio: int, aligned: bool, quantize: bool = False
+                     ) -> tuple[AxisSamples, AxisSamples]:
+    """Per-axis (y, x) samples of every RoI, following torchvision's ``roi_align`` conventions.
+
+    Args:
+        rois: ``(R, 5)`` RoIs in input-image pixels.
+        shape: the feature map's shape ``(B, C, H, W)``.
+        quantize: round the corners to the feature grid first (RoIWarp).
+        Others as in :func:`roi_align_separable`.
+    """
     height, width = shape[-2:]
-    boxes = rois[:, 1:].to(dtype) * spatial_scale - (0.5 if aligned else 0.0)
+    boxes = rois[:, 1:] * spatial_scale
+    if quantize:
+        boxes = boxes.round()
+    boxes = boxes - (0.5 if aligned else 0.0)
     roi_w, roi_h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     if not aligned:  # the original convention forces RoIs to at least one cell
         roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
@@ -121,7 +132,8 @@ def _roi_align_backward(grad: Tensor, rois: Tensor, shape: torch.Size, spatial_s
     """Gradient ``(B, C, H, W)`` of RoIAlign with respect to its features, given ``grad`` ``(R, C, S, S)``."""
     batch, channels, height, width = shape
     bins = grad.shape[-1]
-    ys, xs = _samples(rois, shape, bins, spatial_scale, sampling_ratio, aligned, grad.dtype)
+    ys, xs = roi_axis_samples(rois.to(grad.dtype), shape, output_size=bins, spatial_scale=spatial_scale,
+                              sampling_ratio=sampling_ratio, aligned=aligned)
     batch_index = rois[:, 0].to(torch.int64)
     grad = grad.permute(0, 2, 3, 1)  # (R, Sy, Sx, C): channels last, so index_add moves whole rows
     flat = grad.new_zeros((batch * height * width, channels))
