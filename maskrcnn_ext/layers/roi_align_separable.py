@@ -81,26 +81,36 @@ def _axis_matrix(samples: AxisSamples, origin: Tensor, window: int) -> Tensor:
     return matrix
 
 
-def _roi_windows(ys: AxisSamples, xs: AxisSamples, batch_index: Tensor, height: int, width: int
-                 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Interpolation matrices ``Ay (R, S, Ky)``, ``Ax (R, S, Kx)`` and the flat cell index
-    ``(R, Ky, Kx)`` into ``(B*H*W)`` of each RoI's window (the padded union over the group)."""
-    y0, x0 = ys.low.amin(dim=(1, 2)), xs.low.amin(dim=(1, 2))
-    win_y = int((ys.high.amax(dim=(1, 2)) - y0).max().item()) + 1
-    win_x = int((xs.high.amax(dim=(1, 2)) - x0).max().item()) + 1
+class _Span(NamedTuple):
+    """Per-RoI first cell and number of cells its samples touch along one axis, each ``(R,)``."""
+
+    start: Tensor
+    size: Tensor
+
+
+def _span(samples: AxisSamples) -> _Span:
+    start = samples.low.amin(dim=(1, 2))
+    return _Span(start, samples.high.amax(dim=(1, 2)) - start + 1)
+
+
+def _take(rows: NamedTuple, index: Tensor) -> NamedTuple:
+    """The same named tuple of tensors, restricted to the RoIs in ``index``."""
+    return type(rows)(*(t.index_select(0, index) for t in rows))
+
+
+def _size_groups(y: _Span, x: _Span) -> list[Tensor]:
+    """RoI indices grouped by the power of two above their window side, so padding stays below 2x."""
+    group = torch.ceil(torch.log2(torch.maximum(y.size, x.size).to(torch.float32))).to(torch.int64)
+    return [torch.nonzero(group == g).squeeze(1) for g in torch.unique(group).tolist()]
+
+
+def _window_index(batch_index: Tensor, y0: Tensor, x0: Tensor, win_y: int, win_x: int,
+                  height: int, width: int) -> Tensor:
+    """Flat cell index ``(R, win_y, win_x)`` into ``(B*H*W)`` of each RoI's window."""
     rows = (y0[:, None] + torch.arange(win_y, device=y0.device)).clamp(max=height - 1)
     cols = (x0[:, None] + torch.arange(win_x, device=x0.device)).clamp(max=width - 1)
     # Window cells past the map's edge carry zero weight; clamping only keeps their indices valid.
-    index = (batch_index[:, None, None] * height + rows[:, :, None]) * width + cols[:, None, :]
-    return _axis_matrix(ys, y0, win_y), _axis_matrix(xs, x0, win_x), index
-
-
-def _size_groups(ys: AxisSamples, xs: AxisSamples) -> list[Tensor]:
-    """RoI indices grouped by the power of two above their window side, so padding stays below 2x."""
-    extent = torch.maximum(ys.high.amax(dim=(1, 2)) - ys.low.amin(dim=(1, 2)),
-                           xs.high.amax(dim=(1, 2)) - xs.low.amin(dim=(1, 2))) + 1
-    group = torch.ceil(torch.log2(extent.to(torch.float32))).to(torch.int64)
-    return [torch.nonzero(group == g).squeeze(1) for g in torch.unique(group).tolist()]
+    return (batch_index[:, None, None] * height + rows[:, :, None]) * width + cols[:, None, :]
 
 
 def roi_axis_samples(rois: Tensor, shape: torch.Size, *, output_size: int, spatial_scale: float,
@@ -137,11 +147,13 @@ def _roi_align_backward(grad: Tensor, rois: Tensor, shape: torch.Size, spatial_s
     batch_index = rois[:, 0].to(torch.int64)
     grad = grad.permute(0, 2, 3, 1)  # (R, Sy, Sx, C): channels last, so index_add moves whole rows
     flat = grad.new_zeros((batch * height * width, channels))
-    for members in _size_groups(ys, xs):
-        pick = [t.index_select(0, members) for t in (*ys, *xs)]
-        ay, ax, index = _roi_windows(AxisSamples(*pick[:4]), AxisSamples(*pick[4:]),
-                                     batch_index[members], height, width)
-        r, win_x = len(members), ax.shape[2]
+    y_span, x_span = _span(ys), _span(xs)
+    for members in _size_groups(y_span, x_span):
+        group_ys, group_xs, y, x = (_take(t, members) for t in (ys, xs, y_span, x_span))
+        win_y, win_x = int(y.size.max().item()), int(x.size.max().item())
+        ay, ax = _axis_matrix(group_ys, y.start, win_y), _axis_matrix(group_xs, x.start, win_x)
+        index = _window_index(batch_index[members], y.start, x.start, win_y, win_x, height, width)
+        r = len(members)
         # Two plain batched matmuls: spread over x first, then (after moving y next to R) over y.
         g = grad.index_select(0, members).transpose(1, 2).reshape(r, bins, bins * channels)
         along_x = torch.bmm(ax.transpose(1, 2), g).view(r, win_x, bins, channels)
