@@ -68,9 +68,13 @@ def aggregate_samples(samples: Tensor, how: str) -> Tensor:
     return samples.mean(dim=-1) if how == "avg" else samples.amax(dim=-1)
 
 
-def check_aggregate(owner: str, how: str) -> None:
+def check_aggregate(owner: str, how: str, sampling_ratio: int | None = None) -> None:
+    """Raise a ValueError naming ``owner`` for an unknown aggregate, or for a ``sampling_ratio``
+    given (the pooler samples through :func:`bin_samples`) that is not a fixed count > 0."""
     if how not in AGGREGATES:
         raise ValueError(f"{owner}: aggregate must be one of {AGGREGATES}, got {how!r}")
+    if sampling_ratio is not None and sampling_ratio <= 0:
+        raise ValueError(f"{owner}: aggregate={how!r} needs sampling_ratio > 0, got {sampling_ratio}")
 
 
 @POOLER_REGISTRY.register()
@@ -111,9 +115,7 @@ class ROIWarp(nn.Module):
     def __init__(self, *, output_size: int, spatial_scale: float, sampling_ratio: int = 2,
                  aggregate: str = "max") -> None:
         super().__init__()
-        check_aggregate("ROIWarp", aggregate)
-        if sampling_ratio <= 0:
-            raise ValueError(f"ROIWarp: sampling_ratio must be > 0, got {sampling_ratio}")
+        check_aggregate("ROIWarp", aggregate, sampling_ratio)
         self.output_size = output_size
         self.spatial_scale = spatial_scale
         self.sampling_ratio = sampling_ratio

@@ -44,9 +44,7 @@ class ROIAlign(nn.Module):
         super().__init__()
         if impl not in _ROI_ALIGN_IMPLS:
             raise ValueError(f"ROIAlign: impl must be one of {_ROI_ALIGN_IMPLS}, got {impl!r}")
-        check_aggregate("ROIAlign", aggregate)
-        if aggregate == "max" and sampling_ratio <= 0:
-            raise ValueError(f"ROIAlign: aggregate='max' needs sampling_ratio > 0, got {sampling_ratio}")
+        check_aggregate("ROIAlign", aggregate, sampling_ratio if aggregate == "max" else None)
         self.output_size = output_size
         self.spatial_scale = spatial_scale
         self.sampling_ratio = sampling_ratio

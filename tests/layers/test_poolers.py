@@ -4,13 +4,7 @@ from torchvision.ops import roi_align
 
 from maskrcnn_ext.layers.poolers import ROIAlign, assign_boxes_to_levels, boxes_to_rois, build_pooler
 from maskrcnn_ext.modeling.registry import POOLER_REGISTRY, build_from_registry
-
-
-def ramp(h=5, w=5):
-    """f(x, y) = x + 4y on a 1-channel map: bilinear sampling of a linear function is exact."""
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
-                            indexing="ij")
-    return (xs + 4 * ys)[None, None]
+from pooler_helpers import ramp
 
 
 @pytest.mark.parametrize("aligned, expected", [
