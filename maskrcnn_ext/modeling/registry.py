@@ -29,6 +29,9 @@ BOX_HEAD_REGISTRY.__doc__ = "Box feature heads: pooled features (R, C, S, S) -> 
 MASK_HEAD_REGISTRY = Registry("MASK_HEAD")
 MASK_HEAD_REGISTRY.__doc__ = "Mask heads: pooled features (R, C, S, S) -> mask logits (R, K, M, M)."
 
+MASK_LOSS_REGISTRY = Registry("MASK_LOSS")
+MASK_LOSS_REGISTRY.__doc__ = "Mask losses with their matching inference: logits (R, K, M, M) -> loss / probabilities."
+
 POOLER_REGISTRY = Registry("POOLER")
 POOLER_REGISTRY.__doc__ = "RoI feature poolers: feature maps + boxes -> (R, C, S, S)."
 
@@ -39,6 +42,7 @@ ALL_REGISTRIES: tuple[Registry, ...] = (
     ROI_HEADS_REGISTRY,
     BOX_HEAD_REGISTRY,
     MASK_HEAD_REGISTRY,
+    MASK_LOSS_REGISTRY,
     POOLER_REGISTRY,
 )
 

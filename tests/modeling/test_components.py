@@ -3,7 +3,7 @@ import torch
 
 from maskrcnn_ext.modeling.backbone import FPN, ResNetBottomUp
 from maskrcnn_ext.modeling.roi_heads import FastRCNNOutputLayers, MaskRCNNConvUpsampleHead
-from maskrcnn_ext.modeling.roi_heads.mask_head import sigmoid_mask_loss
+from maskrcnn_ext.modeling.roi_heads.mask_losses import sigmoid_mask_loss
 from maskrcnn_ext.modeling.roi_heads.sampling import match_and_sample
 
 

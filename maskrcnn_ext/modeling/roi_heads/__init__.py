@@ -1,7 +1,10 @@
 from .box_head import FastRCNNConvFCHead
 from .fast_rcnn import FastRCNNOutputLayers
-from .mask_head import MaskRCNNConvUpsampleHead, sigmoid_mask_loss
+from .mask_head import MaskRCNNConvUpsampleHead
+from .mask_losses import SigmoidMaskLoss, SoftmaxMaskLoss, sigmoid_mask_loss
+from .mlp_mask_head import MaskRCNNMLPHead
+from .res5_roi_heads import Res5ROIHeads
 from .roi_heads import StandardROIHeads
 
-__all__ = ["FastRCNNConvFCHead", "FastRCNNOutputLayers", "MaskRCNNConvUpsampleHead", "StandardROIHeads",
-           "sigmoid_mask_loss"]
+__all__ = ["FastRCNNConvFCHead", "FastRCNNOutputLayers", "MaskRCNNConvUpsampleHead", "MaskRCNNMLPHead",
+           "Res5ROIHeads", "SigmoidMaskLoss", "SoftmaxMaskLoss", "StandardROIHeads", "sigmoid_mask_loss"]

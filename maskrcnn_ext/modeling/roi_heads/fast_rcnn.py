@@ -70,7 +70,7 @@ class FastRCNNOutputLayers(nn.Module):
         if deltas.shape[1] == 4:
             fg_deltas = deltas[fg]
         else:
-            fg_deltas = deltas.view(len(deltas), -1, 4)[fg, gt_classes[fg]]
+            fg_deltas = deltas.view(-1, deltas.shape[1] // 4, 4)[fg, gt_classes[fg]]
         boxes = torch.cat([p["boxes"] for p in proposals])[fg]
         gt_boxes = torch.cat([p["gt_boxes"] for p in proposals])[fg]
         targets = self.box_coder.encode_single(gt_boxes, boxes)
@@ -81,9 +81,9 @@ class FastRCNNOutputLayers(nn.Module):
     def predict_boxes(self, deltas: Tensor, proposals: list[Tensor]) -> list[Tensor]:
         """Decoded boxes per image, ``[(R, K, 4)]`` (or ``(R, 1, 4)`` when class-agnostic)."""
         boxes = torch.cat(proposals)
-        decoded = self.box_coder.decode_single(deltas.view(len(deltas), -1).reshape(-1, 4),
-                                               boxes.repeat_interleave(deltas.shape[1] // 4, dim=0))
-        decoded = decoded.view(len(boxes), -1, 4)
+        per_roi = deltas.shape[1] // 4
+        decoded = self.box_coder.decode_single(deltas.reshape(-1, 4), boxes.repeat_interleave(per_roi, dim=0))
+        decoded = decoded.view(len(boxes), per_roi, 4)  # explicit sizes: R may be 0
         return list(decoded.split([len(p) for p in proposals]))
 
     def inference(self, predictions: tuple[Tensor, Tensor], proposals: list[Tensor],

@@ -1,4 +1,4 @@
-"""Mask heads and the per-class sigmoid mask loss of Mask R-CNN."""
+"""The FCN mask head of Mask R-CNN and its training targets."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -12,7 +12,7 @@ from ..backbone.resnet import get_norm
 from ..registry import MASK_HEAD_REGISTRY
 from .box_head import init_conv
 
-__all__ = ["MaskRCNNConvUpsampleHead", "mask_targets", "sigmoid_mask_loss", "select_class_masks"]
+__all__ = ["MaskRCNNConvUpsampleHead", "mask_targets"]
 
 
 @MASK_HEAD_REGISTRY.register()
@@ -25,12 +25,14 @@ class MaskRCNNConvUpsampleHead(nn.Module):
         conv_dims: output channels of each 3x3 conv; the last one also sets the deconv width.
         norm: norm after each conv ("" for none).
         cls_agnostic: predict one mask for all classes.
+        deconv_dim: output channels of the deconv; None keeps the width of the last conv (or of
+            the input when ``conv_dims`` is empty, as in the C4 head that follows res5).
 
     Shapes: ``(R, C, S, S) -> (R, K, 2S, 2S)`` mask logits.
     """
 
     def __init__(self, *, in_channels: int, num_classes: int, conv_dims: Sequence[int] = (256,) * 4,
-                 norm: str = "", cls_agnostic: bool = False) -> None:
+                 norm: str = "", cls_agnostic: bool = False, deconv_dim: int | None = None) -> None:
         super().__init__()
         norm_layer = get_norm(norm)
         layers: list[nn.Module] = []
@@ -42,8 +44,9 @@ class MaskRCNNConvUpsampleHead(nn.Module):
             layers.append(nn.ReLU(inplace=True))
             channels = dim
         self.convs = nn.Sequential(*layers)
-        self.deconv = init_conv(nn.ConvTranspose2d(channels, channels, 2, stride=2))
-        self.predictor = nn.Conv2d(channels, 1 if cls_agnostic else num_classes, 1)
+        deconv_dim = deconv_dim or channels
+        self.deconv = init_conv(nn.ConvTranspose2d(channels, deconv_dim, 2, stride=2))
+        self.predictor = nn.Conv2d(deconv_dim, 1 if cls_agnostic else num_classes, 1)
         # A small init keeps the initial masks near probability 0.5 instead of saturated.
         nn.init.normal_(self.predictor.weight, std=0.001)
         nn.init.zeros_(self.predictor.bias)
@@ -70,24 +73,3 @@ def mask_targets(proposals: list[dict[str, Tensor]], gt_masks: list[Tensor], siz
     targets = [crop_and_resize_masks(masks, p["gt_index"], p["boxes"], size)
                for p, masks in zip(proposals, gt_masks)]
     return (torch.cat(targets) >= 0.5).to(torch.float32)
-
-
-def select_class_masks(mask_logits: Tensor, classes: Tensor) -> Tensor:
-    """``(R, K, M, M)`` logits and ``(R,)`` classes -> ``(R, M, M)``: each RoI's class channel."""
-    if mask_logits.shape[1] == 1:
-        return mask_logits[:, 0]
-    return mask_logits[torch.arange(len(classes), device=classes.device), classes]
-
-
-def sigmoid_mask_loss(mask_logits: Tensor, classes: Tensor, targets: Tensor) -> Tensor:
-    """Mean per-pixel binary cross entropy on the ground-truth class's mask only (the paper's L_mask).
-
-    Args:
-        mask_logits: ``(R, K, M, M)`` (or ``(R, 1, M, M)`` class-agnostic).
-        classes: ``(R,)`` ground-truth classes of the positive RoIs.
-        targets: ``(R, M, M)`` binary targets.
-    """
-    if len(mask_logits) == 0:
-        return mask_logits.sum() * 0
-    logits = select_class_masks(mask_logits, classes)
-    return F.binary_cross_entropy_with_logits(logits, targets, reduction="mean")

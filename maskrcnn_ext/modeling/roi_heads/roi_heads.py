@@ -6,9 +6,9 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from ..registry import ROI_HEADS_REGISTRY
+from ..registry import MASK_LOSS_REGISTRY, ROI_HEADS_REGISTRY, build_from_registry
 from .fast_rcnn import FastRCNNOutputLayers
-from .mask_head import mask_targets, select_class_masks, sigmoid_mask_loss
+from .mask_head import mask_targets
 from .sampling import match_and_sample
 
 __all__ = ["StandardROIHeads"]
@@ -34,6 +34,8 @@ class StandardROIHeads(nn.Module):
         iou_threshold: proposal-to-ground-truth IoU for a foreground RoI.
         proposal_append_gt: add ground-truth boxes to the proposals in training.
         mask_loss_weight: weight of ``loss_mask``.
+        mask_loss_type: registered name of the mask loss and its matching inference
+            (``SigmoidMaskLoss``, the paper's default, or ``SoftmaxMaskLoss``).
         mask_rois_per_image: train the mask branch on at most this many foreground RoIs per image
             (a random subset; None uses all, as in the paper). The mask head costs far more per RoI
             than the box head, so on CPU a cap buys more iterations for little loss of signal.
@@ -45,7 +47,7 @@ class StandardROIHeads(nn.Module):
                  mask_head: nn.Module | None = None, batch_size_per_image: int = 512,
                  positive_fraction: float = 0.25, iou_threshold: float = 0.5,
                  proposal_append_gt: bool = True, mask_loss_weight: float = 1.0,
-                 mask_rois_per_image: int | None = None) -> None:
+                 mask_rois_per_image: int | None = None, mask_loss_type: str = "SigmoidMaskLoss") -> None:
         super().__init__()
         parts = (mask_in_features, mask_pooler, mask_head)
         if any(p is not None for p in parts) and any(p is None for p in parts):
@@ -61,6 +63,7 @@ class StandardROIHeads(nn.Module):
         self.iou_threshold = iou_threshold
         self.proposal_append_gt = proposal_append_gt
         self.mask_loss_weight = mask_loss_weight
+        self.mask_loss_fn = build_from_registry(MASK_LOSS_REGISTRY, mask_loss_type)
         if mask_rois_per_image is not None and mask_rois_per_image < 1:
             raise ValueError(f"mask_rois_per_image must be >= 1 or None, got {mask_rois_per_image}")
         self.mask_rois_per_image = mask_rois_per_image
@@ -154,13 +157,13 @@ class StandardROIHeads(nn.Module):
         """
         gt = mask_targets(positives, [t["masks"] for t in targets], mask_logits.shape[-1])
         classes = torch.cat([p["gt_classes"] for p in positives])
-        return {"loss_mask": sigmoid_mask_loss(mask_logits, classes, gt) * self.mask_loss_weight}
+        return {"loss_mask": self.mask_loss_fn.loss(mask_logits, classes, gt) * self.mask_loss_weight}
 
     def mask_inference(self, roi_features: Tensor, mask_logits: Tensor,
                        detections: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
         """Hook: attach ``mask_probs`` ``(D, M, M)`` of the predicted class and ``mask_scores``."""
         classes = torch.cat([d["classes"] for d in detections])
-        probs = select_class_masks(mask_logits, classes).sigmoid().split([len(d["boxes"]) for d in detections])
+        probs = self.mask_loss_fn.probs(mask_logits, classes).split([len(d["boxes"]) for d in detections])
         return [dict(d, mask_probs=p, mask_scores=d["scores"]) for d, p in zip(detections, probs)]
 
 

@@ -1,0 +1,142 @@
+"""The paper's ablation components: mask losses, MLP mask heads, Res5 (C4) heads, Faster R-CNN mode."""
+import math
+
+import pytest
+import torch
+
+from maskrcnn_ext.layers.poolers import build_pooler
+from maskrcnn_ext.modeling.backbone import ResNetBottomUp, build_res5_head
+from maskrcnn_ext.modeling.meta_arch import GeneralizedRCNN
+from maskrcnn_ext.modeling.proposal_generator import RPN
+from maskrcnn_ext.modeling.roi_heads import (
+    FastRCNNOutputLayers,
+    MaskRCNNConvUpsampleHead,
+    MaskRCNNMLPHead,
+    Res5ROIHeads,
+    SigmoidMaskLoss,
+    SoftmaxMaskLoss,
+)
+from modeling_toys import build_tiny_model, synthetic_input
+
+
+def test_softmax_mask_loss_hand_computed():
+    # One RoI of class 0, two pixels; logits (ln 2, 0) plus the fixed background 0 -> softmax (1/2, 1/4, 1/4).
+    logits = torch.tensor([[[[math.log(2.0), math.log(2.0)]], [[0.0, 0.0]]]])  # (R=1, K=2, 1, 2)
+    targets = torch.tensor([[[1.0, 0.0]]])  # pixel 0 is the object, pixel 1 background
+    loss = SoftmaxMaskLoss().loss(logits, torch.tensor([0]), targets)
+    assert loss.item() == pytest.approx((math.log(2.0) + math.log(4.0)) / 2)
+    probs = SoftmaxMaskLoss().probs(logits, torch.tensor([0, 1])[:1])
+    torch.testing.assert_close(probs, torch.tensor([[[0.5, 0.5]]]))
+
+
+def test_softmax_couples_classes_and_sigmoid_does_not():
+    logits = torch.zeros(1, 3, 2, 2, requires_grad=True)
+    targets = torch.ones(1, 2, 2)
+    classes = torch.tensor([1])
+    SoftmaxMaskLoss().loss(logits, classes, targets).backward()
+    assert (logits.grad[0, 0] > 0).all() and (logits.grad[0, 2] > 0).all()  # the other classes are pushed down
+    logits.grad = None
+    SigmoidMaskLoss().loss(logits, classes, targets).backward()
+    assert logits.grad[0, 0].abs().sum() == 0 and logits.grad[0, 2].abs().sum() == 0
+    raised = torch.zeros(1, 3, 2, 2)
+    raised[0, 0] = 3.0  # a competing class's logit lowers this class's softmax probability only
+    assert (SoftmaxMaskLoss().probs(raised, classes) < 1 / 3).all()
+    assert torch.allclose(SigmoidMaskLoss().probs(raised, classes), torch.full((1, 2, 2), 0.5))
+
+
+def test_single_channel_softmax_is_the_sigmoid():
+    torch.manual_seed(0)
+    logits, targets = torch.randn(5, 1, 4, 4), (torch.rand(5, 4, 4) > 0.5).float()
+    classes = torch.tensor([0, 2, 1, 3, 0])  # ignored by a class-agnostic head
+    torch.testing.assert_close(SoftmaxMaskLoss().loss(logits, classes, targets),
+                               SigmoidMaskLoss().loss(logits, classes, targets))
+    torch.testing.assert_close(SoftmaxMaskLoss().probs(logits, classes), SigmoidMaskLoss().probs(logits, classes))
+
+
+def test_mask_losses_are_zero_without_rois():
+    empty = torch.zeros(0, 3, 28, 28, requires_grad=True)
+    for loss in (SigmoidMaskLoss(), SoftmaxMaskLoss()):
+        value = loss.loss(empty, torch.zeros(0, dtype=torch.int64), torch.zeros(0, 28, 28))
+        assert value.item() == 0 and value.requires_grad
+
+
+def test_mlp_mask_head_shapes_and_parameter_count():
+    head = MaskRCNNMLPHead(in_channels=4, pooler_resolution=14, num_classes=3, fc_dims=(16, 8), mask_size=28)
+    assert head(torch.zeros(5, 4, 14, 14)).shape == (5, 3, 28, 28)
+    expected = (4 * 14 * 14 + 1) * 16 + (16 + 1) * 8 + (8 + 1) * 3 * 28 * 28
+    assert sum(p.numel() for p in head.parameters()) == expected
+    agnostic = MaskRCNNMLPHead(in_channels=4, pooler_resolution=14, num_classes=3, fc_dims=(16,), cls_agnostic=True)
+    assert agnostic(torch.zeros(2, 4, 14, 14)).shape == (2, 1, 28, 28)
+
+
+def test_fcn_head_deconv_width():
+    head = MaskRCNNConvUpsampleHead(in_channels=64, num_classes=3, conv_dims=(), deconv_dim=8)
+    assert head.deconv.out_channels == 8 and head(torch.zeros(2, 64, 7, 7)).shape == (2, 3, 14, 14)
+
+
+def build_tiny_c4(num_classes: int = 3) -> GeneralizedRCNN:
+    """R-18-C4 at width 8: res4 has 32 channels, the res5 head 64."""
+    def pooler():
+        return build_pooler(output_size=14, strides=(16,), sampling_ratio=2)
+
+    return GeneralizedRCNN(
+        backbone=ResNetBottomUp(arch="resnet18", norm="BN", freeze_at=0, out_features=("res4",), width=8),
+        proposal_generator=RPN(in_features=("res4",), in_channels=32, anchor_sizes=((16, 32, 64),),
+                               pre_nms_topk_train=200, post_nms_topk_train=50, pre_nms_topk_test=100,
+                               post_nms_topk_test=20),
+        roi_heads=Res5ROIHeads(
+            num_classes=num_classes, box_in_features=("res4",), batch_size_per_image=16, box_pooler=pooler(),
+            box_head=build_res5_head(arch="resnet18", norm="BN", width=8),
+            box_predictor=FastRCNNOutputLayers(input_dim=64, num_classes=num_classes),
+            mask_in_features=("res4",), mask_pooler=pooler(),
+            mask_head=MaskRCNNConvUpsampleHead(in_channels=64, num_classes=num_classes, conv_dims=(), deconv_dim=16)),
+        size_divisibility=16)
+
+
+def test_res5_heads_share_res5_between_branches():
+    torch.manual_seed(0)
+    model = build_tiny_c4()
+    heads = model.roi_heads
+    features = model.backbone(torch.zeros(1, 3, 64, 96))
+    boxes = [torch.tensor([[0.0, 0.0, 32.0, 32.0], [10.0, 20.0, 60.0, 50.0]])]
+    assert heads.box_features(features, boxes).shape == (2, 64)
+    assert heads.mask_features(features, boxes).shape == (2, 64, 7, 7)
+    losses = model([synthetic_input(), synthetic_input(48, 64)])
+    assert set(losses) == {"loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "loss_mask"}
+    sum(losses.values()).backward()
+    # res5 is the only trunk of the mask branch: it gets gradient from both losses.
+    assert heads.box_head[0].conv1.weight.grad.abs().sum() > 0
+
+
+def test_res5_heads_inference_masks_are_14x14():
+    torch.manual_seed(0)
+    model = build_tiny_c4().eval()
+    detections = model.inference([synthetic_input()], do_postprocess=False)[0]["instances"]
+    assert detections["mask_probs"].shape[1:] == (14, 14)
+    out = model([synthetic_input()])[0]["instances"]
+    assert out["masks"].shape[1:] == (64, 96)
+
+
+def test_faster_rcnn_mode_has_no_mask_outputs():
+    torch.manual_seed(0)
+    model = build_tiny_model(mask=False)
+    assert "loss_mask" not in model([synthetic_input()])
+    out = model.eval()([synthetic_input()])[0]["instances"]
+    assert "masks" not in out and torch.equal(out["mask_scores"], out["scores"])
+
+
+def test_unknown_mask_loss_lists_the_registered_ones():
+    with pytest.raises(KeyError, match="SigmoidMaskLoss, SoftmaxMaskLoss"):
+        Res5ROIHeads(num_classes=2, box_in_features=("res4",), box_pooler=torch.nn.Identity(),
+                     box_head=torch.nn.Identity(), box_predictor=FastRCNNOutputLayers(input_dim=4, num_classes=2),
+                     mask_loss_type="DiceMaskLoss")
+
+
+@pytest.mark.parametrize("builder", [build_tiny_model, build_tiny_c4])
+def test_inference_without_proposals_returns_empty_detections(builder):
+    # An image whose proposals were all filtered out (e.g. a diverged RPN) must not crash inference.
+    torch.manual_seed(0)
+    model = builder().eval()
+    features = model.backbone(torch.zeros(1, 3, 64, 96))
+    detections, _ = model.roi_heads(features, [torch.zeros(0, 4)], [(64, 96)])
+    assert detections[0]["boxes"].shape == (0, 4) and detections[0]["mask_probs"].shape[0] == 0
