@@ -60,7 +60,7 @@ def bin_samples(features: Tensor, rois: Tensor, *, output_size: int, spatial_sca
     flat = features.permute(0, 2, 3, 1).reshape(batch * height * width, channels)
     values = flat.index_select(0, index.reshape(-1)).view(*index.shape, channels)
     samples = (values * weight[..., None]).sum(dim=(5, 6))  # (R, Sy, Sx, Gy, Gx, C)
-    return samples.permute(0, 5, 1, 2, 3, 4).reshape(len(rois), channels, output_size, output_size, -1)
+    return samples.permute(0, 5, 1, 2, 3, 4).reshape(len(rois), channels, output_size, output_size, grid * grid)
 
 
 def aggregate_samples(samples: Tensor, how: str) -> Tensor:

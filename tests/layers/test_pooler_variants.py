@@ -88,3 +88,12 @@ def test_bad_aggregation_settings_are_refused():
         ROIWarp(output_size=7, spatial_scale=0.25, aggregate="median")
     with pytest.raises(ValueError, match="needs sampling_ratio > 0"):
         ROIAlign(output_size=7, spatial_scale=0.25, sampling_ratio=0, aggregate="max")
+
+
+@pytest.mark.parametrize("op", [ROIPool(output_size=2, spatial_scale=1.0),
+                                ROIWarp(output_size=2, spatial_scale=1.0, aggregate="avg"),
+                                ROIAlign(output_size=2, spatial_scale=1.0, sampling_ratio=2, aggregate="max")])
+def test_zero_rois_give_an_empty_output(op):
+    # Inference on an image with no detections pools zero RoIs.
+    out = op(torch.rand(1, 3, 8, 8), torch.zeros(0, 5))
+    assert out.shape == (0, 3, 2, 2)
