@@ -38,12 +38,19 @@ __all__ = ["CLASS_NAMES", "SHAPES_SPLITS", "generate_shapes", "register_shapes",
 
 GENERATOR_VERSION = 1
 ENV_DATASETS = "MASKRCNN_EXT_DATASETS"
-# dataset name -> (split folder, number of images, seed)
-SHAPES_SPLITS: dict[str, tuple[str, int, int]] = {
-    "shapes_train": ("train", 1000, 0),
-    "shapes_val": ("val", 100, 1),
-    "shapes_tiny_train": ("tiny_train", 32, 2),
-    "shapes_tiny_val": ("tiny_val", 16, 3),
+# dataset name -> (split folder, number of images, seed, other generate_shapes arguments)
+SHAPES_SPLITS: dict[str, tuple[str, int, int, dict[str, Any]]] = {
+    "shapes_train": ("train", 1000, 0, {}),
+    "shapes_val": ("val", 100, 1, {}),
+    "shapes_tiny_train": ("tiny_train", 32, 2, {}),
+    "shapes_tiny_val": ("tiny_val", 16, 3, {}),
+    # The CPU-scale ablation study's data: small images (128-160 px) with 1-3 medium or large shapes,
+    # which a from-scratch model learns in a few hundred iterations. An object spans only a few
+    # cells of a stride-16 or stride-32 map, so how a pooler rounds RoIs shows in mask quality.
+    "shapes_ablation_train": ("ablation_train", 1000, 4, dict(min_size=128, max_size=160, max_instances=3,
+                                                                small_fraction=0.0)),
+    "shapes_ablation_val": ("ablation_val", 200, 5, dict(min_size=128, max_size=160, max_instances=3,
+                                                          small_fraction=0.0)),
 }
 _MIN_VISIBLE_FRACTION = 0.5  # a new shape may hide at most half of any earlier one
 _MIN_VISIBLE_PIXELS = 16
@@ -232,14 +239,14 @@ def _exclusive_lock(path: str) -> Iterator[None]:
 
 
 def _shapes_loader(name: str, root: str | None):
-    split, num_images, seed = SHAPES_SPLITS[name]
+    split, num_images, seed, options = SHAPES_SPLITS[name]
 
     def _load() -> list[dict]:
         resolved = datasets_root(root)  # resolved now, so the env var may be set after import
         # Data-parallel ranks (or several runs) may ask for the same split at once: one generates,
         # the others wait and then find it complete.
         with _exclusive_lock(os.path.join(resolved, "shapes", f".{split}.lock")):
-            json_path = generate_shapes(resolved, split=split, num_images=num_images, seed=seed)
+            json_path = generate_shapes(resolved, split=split, num_images=num_images, seed=seed, **options)
         image_root = os.path.join(os.path.dirname(json_path), "images")
         MetadataCatalog.get(name).set(json_file=json_path, image_root=image_root)
         return load_coco_json(json_path, image_root, dataset_name=name)
