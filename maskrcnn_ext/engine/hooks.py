@@ -166,6 +166,14 @@ class EvalHook(HookBase):
         if self._should_run():
             self._evaluate()
 
+    def after_train(self) -> None:
+        # A run resumed from its final checkpoint (killed during its last evaluation, say) has no
+        # steps left to trigger the final evaluation; run it here so the run still ends with results.
+        trainer = self.trainer
+        if trainer.start_iter >= trainer.max_iter and self.latest_results is None:
+            trainer.storage.iter = trainer.max_iter - 1  # labelled like the evaluation it replaces
+            self._evaluate()
+
 
 class PeriodicWriter(HookBase):
     """Call every writer's ``write`` every ``period`` iterations and after the last one (main process only).
@@ -191,5 +199,10 @@ class PeriodicWriter(HookBase):
                 writer.write()
 
     def after_train(self) -> None:
+        # With no step run (a resume from the final checkpoint), nothing triggered a write: write
+        # once so that an evaluation made in after_train reaches the files.
+        if comm.is_main_process() and self.trainer.start_iter >= self.trainer.max_iter:
+            for writer in self.writers:
+                writer.write()
         for writer in self.writers:
             writer.close()

@@ -95,6 +95,20 @@ def test_eval_rows_in_metrics_file(tmp_path):
     assert {"loss_x", "loss_reg", "total_loss", "lr", "time", "data_time"} <= set(rows[0])
 
 
+def test_resume_from_the_final_checkpoint_still_evaluates(tmp_path):
+    # A run killed during its final evaluation resumes at max_iter: no step runs, the evaluation must.
+    path = tmp_path / "metrics.jsonl"
+    model = ToyModel()
+    trainer = SimpleTrainer(model=model, data_loader=toy_loader(), optimizer=torch.optim.SGD(model.parameters()))
+    calls = []
+    eval_hook = EvalHook(0, lambda: calls.append(trainer.iter) or {"bbox": {"AP": 0.5}})
+    trainer.register_hooks([IterationTimer(), eval_hook, PeriodicWriter([JSONWriter(str(path))], period=3)])
+    trainer.train(10, 10)
+    assert calls == [10] and eval_hook.latest_results == {"bbox": {"AP": 0.5}}
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rows == [{"type": "eval", "iteration": 9, "bbox/AP": 0.5}]
+
+
 def test_tensorboard_writer(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
