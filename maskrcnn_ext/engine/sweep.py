@@ -1,0 +1,178 @@
+"""Run a suite of configs x seeds, each job training into its own run directory, resumably.
+
+A suite file is YAML, config paths relative to its folder: ``seeds: [0, 1]``, ``arms: {name: config.py}``,
+optional ``overrides: [key=value, ...]`` for every arm and ``subsets: {quick: [name, ...]}``.
+Each (arm, seed) is a child process of the launcher (``train_net.py``) training into
+``<output>/<arm>/seed<seed>``. A job is finished when its run directory holds ``sweep_done.json``
+(written after the child exits 0); finished jobs are skipped and an unfinished one with a
+``last_checkpoint`` is resumed, so re-running an interrupted sweep completes it. This module plans;
+:mod:`.sweep_runner` executes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+__all__ = ["DONE_MARKER", "STDOUT_FILE", "SUMMARY_FILE", "Suite", "SweepError", "SweepJob", "format_plan", "load_suite",
+           "plan_sweep", "resolve_launcher"]
+
+logger = logging.getLogger(__name__)
+
+DONE_MARKER = "sweep_done.json"
+STDOUT_FILE = "sweep_stdout.txt"
+SUMMARY_FILE = "sweep_summary.json"
+_SUITE_KEYS = {"seeds", "arms", "overrides", "subsets"}
+
+
+class SweepError(ValueError):
+    """A suite file or a sweep request that cannot be run."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A parsed suite file; ``arms`` maps each arm name to its config's absolute path."""
+
+    path: str
+    seeds: list[int]
+    arms: dict[str, str]
+    overrides: list[str]
+    subsets: dict[str, list[str]]
+
+
+@dataclass
+class SweepJob:
+    """One (arm, seed) training run; ``state`` is ``"new"``, ``"resume"`` or ``"done"``."""
+
+    arm: str
+    seed: int
+    config: str
+    run_dir: str
+    overrides: list[str]
+    state: str = "new"
+
+    def command(self, launcher: str) -> list[str]:
+        """The child process's argv for ``launcher``."""
+        resume = ["--resume"] if self.state == "resume" else []
+        return [sys.executable, launcher, "--config-file", self.config, *resume, *self.overrides]
+
+
+def _as_seeds(values: Any, where: str) -> list[int]:
+    if not isinstance(values, list) or not values:
+        raise SweepError(f"{where}: seeds must be a non-empty list of integers, got {values!r}")
+    try:
+        return list(dict.fromkeys(int(v) for v in values))
+    except (TypeError, ValueError) as e:
+        raise SweepError(f"{where}: seeds must be integers, got {values!r}") from e
+
+
+def _arm_config(base: str, name: str, config: Any) -> str:
+    if not name or "/" in name or name.startswith("."):
+        raise SweepError(f"arm name {name!r} cannot be used as a folder name")
+    path = os.path.normpath(os.path.join(base, str(config)))
+    if not os.path.isfile(path):
+        raise SweepError(f"arm {name!r}: config file not found: {path}")
+    return path
+
+
+def _check_arms(names: Sequence[str], arms: dict[str, str], *, what: str) -> None:
+    unknown = [n for n in names if n not in arms]
+    if unknown:
+        raise SweepError(f"unknown arm(s) {', '.join(unknown)} in {what}; arms: {', '.join(arms)}")
+
+
+def load_suite(path: str) -> Suite:
+    """Read and validate a suite file.
+
+    Args:
+        path: the suite YAML file.
+
+    Returns:
+        The :class:`Suite`, with config paths made absolute. Raises :class:`SweepError` on any problem.
+    """
+    if not os.path.isfile(path):
+        raise SweepError(f"suite file not found: {path}")
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise SweepError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("arms"), dict) or not data["arms"]:
+        raise SweepError(f"{path}: needs an 'arms' mapping of arm name -> config file")
+    if set(data) - _SUITE_KEYS:
+        raise SweepError(f"{path}: unknown keys {sorted(set(data) - _SUITE_KEYS)}; allowed: {sorted(_SUITE_KEYS)}")
+    base = os.path.dirname(os.path.abspath(path))
+    arms = {str(name): _arm_config(base, str(name), cfg) for name, cfg in data["arms"].items()}
+    subsets = {str(k): [str(a) for a in v or []] for k, v in (data.get("subsets") or {}).items()}
+    for name, members in subsets.items():
+        _check_arms(members, arms, what=f"subset {name!r}")
+    return Suite(path=path, seeds=_as_seeds(data.get("seeds", [0]), path), arms=arms,
+                 overrides=[str(o) for o in data.get("overrides") or []], subsets=subsets)
+
+
+def _select_arms(suite: Suite, *, only: Sequence[str] | None, subset: str | None) -> list[str]:
+    names = list(suite.arms)
+    if subset is not None:
+        if subset not in suite.subsets:
+            raise SweepError(f"unknown subset {subset!r}; subsets: {', '.join(suite.subsets) or '(none)'}")
+        names = [n for n in names if n in suite.subsets[subset]]
+    if only:
+        _check_arms(only, suite.arms, what="the selection")
+        names = [n for n in names if n in only]
+    if not names:
+        raise SweepError("no arms selected")
+    return names
+
+
+def _job_state(run_dir: str) -> str:
+    if os.path.isfile(os.path.join(run_dir, DONE_MARKER)):
+        return "done"
+    return "resume" if os.path.isfile(os.path.join(run_dir, "last_checkpoint")) else "new"
+
+
+def plan_sweep(suite: Suite, *, output_dir: str, seeds: Sequence[int] | None = None,
+               only: Sequence[str] | None = None, subset: str | None = None,
+               extra_overrides: Sequence[str] = ()) -> list[SweepJob]:
+    """The jobs of a sweep, seed-major (every arm's seed 0 first), with their state on disk.
+
+    Args:
+        suite: from :func:`load_suite`.
+        output_dir: root folder; a job trains into ``<output_dir>/<arm>/seed<seed>``.
+        seeds: replace the suite's seeds.
+        only, subset: restrict the arms to these names / to a subset of the suite.
+        extra_overrides: ``key=value`` strings given to every job after all others.
+
+    Returns:
+        The jobs; each one's overrides are the suite's, then seed and output dir, then ``extra_overrides``.
+    """
+    seeds = suite.seeds if seeds is None else _as_seeds(list(seeds), "seeds")
+    for override in (*suite.overrides, *extra_overrides):
+        if "=" not in override or override.startswith("train.output_dir="):
+            raise SweepError(f"bad override {override!r}: expected key=value (train.output_dir is set per job)")
+    arms, jobs = _select_arms(suite, only=only, subset=subset), []
+    for seed in seeds:
+        for arm in arms:
+            run_dir = os.path.join(os.path.abspath(output_dir), arm, f"seed{seed}")
+            overrides = [*suite.overrides, f"train.seed={seed}", f"dataloader.train.seed={seed}",
+                         f"train.output_dir={run_dir}", *extra_overrides]
+            jobs.append(SweepJob(arm, seed, suite.arms[arm], run_dir, overrides, _job_state(run_dir)))
+    return jobs
+
+
+def resolve_launcher(launcher: str | None = None) -> str:
+    """The launcher script's absolute path (default ``train_net.py`` in the current folder)."""
+    path = os.path.abspath(launcher or "train_net.py")
+    if not os.path.isfile(path):
+        raise SweepError(f"launcher not found: {path} (run from the repository root or give the launcher's path)")
+    return path
+
+
+def format_plan(jobs: Sequence[SweepJob], *, launcher: str) -> str:
+    """One line per job: its state and the command it runs (or ran)."""
+    return "\n".join(f"[{j.state:>6}] {j.arm} seed={j.seed}: {shlex.join(j.command(launcher))}" for j in jobs)
