@@ -1,0 +1,16 @@
+# Root of the C4 arms at CPU scale: the COCO C4 model with a CPU-sized backbone (ResNet-18 at half
+# width standing in for R-50: stem 32 channels, res4 128, res5 256; trainable BN), anchors halved for
+# the small shapes, 8 RoIs per image (res5 runs on each), masks trained on 4 positive RoIs per image.
+from .....configs.common.models.mask_rcnn_c4 import model
+from .recipe import dataloader, lr_multiplier, optimizer, train
+
+model.backbone.update(arch="resnet18", norm="BN", freeze_at=0, width=32)
+model.proposal_generator.update(
+    in_channels=128, anchor_sizes=[[16, 32, 64, 128, 256]],
+    pre_nms_topk_train=1000, post_nms_topk_train=500, pre_nms_topk_test=300, post_nms_topk_test=50,
+)
+model.roi_heads.update(num_classes=4, batch_size_per_image=8, mask_rois_per_image=4)
+model.roi_heads.box_predictor.update(input_dim=256, test_topk_per_image=20)
+model.roi_heads.mask_head.update(in_channels=256, deconv_dim=64)
+
+train.output_dir = "./output/ablations/shapes/R_50_C4"
