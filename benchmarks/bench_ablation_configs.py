@@ -14,6 +14,7 @@ the peak GPU memory, and the seconds per image of inference.
 from __future__ import annotations
 
 import argparse
+import gc
 import glob
 import itertools
 import statistics
@@ -120,6 +121,7 @@ def main() -> None:
         print(f"| {path.rsplit('/', 1)[-1]} | {r['params_m']:.1f} | {r['amp']} | {r['s_per_iter']:.3f} | "
               f"{r['infer_s_per_img']:.3f} | {r['peak_gib']:.1f} | {r['detections']} |",
               flush=True)
+        gc.collect()  # the trainer and its hooks reference each other: free the model before the next
         if args.device == "cuda":
             torch.cuda.empty_cache()
 
