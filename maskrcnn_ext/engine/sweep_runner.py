@@ -7,9 +7,13 @@ import datetime
 import json
 import logging
 import os
+import contextlib
 import shlex
+import signal
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import IO, Any
@@ -118,11 +122,29 @@ def _log_end(result: JobResult, *, walls: list[float], total: int, slots: int) -
                      format_duration(result.wall_s), os.path.join(result.run_dir, STDOUT_FILE), eta)
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM (``kill``, a job scheduler) into KeyboardInterrupt while jobs run, so the
+    clean-up below also stops the children instead of leaving them training unattended."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _execute(todo: list[SweepJob], *, launcher: str, envs: list[dict[str, str]],
              poll_interval: float) -> list[JobResult]:
     pending, running, free = list(todo), [], list(range(len(envs)))
     results: list[JobResult] = []
-    try:
+    with _sigterm_as_interrupt(), _stop_children_on_exit(running):
         while pending or running:
             while pending and free:
                 slot = free.pop(0)
@@ -136,12 +158,19 @@ def _execute(todo: list[SweepJob], *, launcher: str, envs: list[dict[str, str]],
                 _log_end(results[-1], walls=[x.wall_s for x in results], total=len(todo), slots=len(envs))
             if not ended:
                 time.sleep(poll_interval)
+    return results
+
+
+@contextlib.contextmanager
+def _stop_children_on_exit(running: list[_Running]) -> Iterator[None]:
+    """On any exit with jobs still running (an interrupt), terminate them and close their logs."""
+    try:
+        yield
     finally:
-        for r in running:  # interrupted: do not leave children training in the background
+        for r in running:
             r.proc.terminate()
             r.proc.wait()
             r.log.close()
-    return results
 
 
 def _skipped(job: SweepJob) -> JobResult:

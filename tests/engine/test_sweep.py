@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -174,3 +176,27 @@ def test_cli_dry_run_and_errors(suite_file, tmp_path, launcher, capsys):
     assert not os.path.exists(out)
     assert main(["sweep", suite_file, "--output", out, "--only", "zzz"]) == 2
     assert "arms: a, b, broken" in capsys.readouterr().err
+
+
+def test_terminating_the_sweep_stops_its_jobs(suite_file, tmp_path):
+    # A launcher that records its pid and then trains "forever".
+    sleeper = tmp_path / "sleeper.py"
+    sleeper.write_text(textwrap.dedent("""
+        import os, sys, time
+        out = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("train.output_dir="))
+        os.makedirs(out, exist_ok=True)
+        open(os.path.join(out, "pid"), "w").write(str(os.getpid()))
+        time.sleep(60)
+    """))
+    out = tmp_path / "out"
+    sweep = subprocess.Popen([sys.executable, "-m", "maskrcnn_ext", "sweep", suite_file, "--output", str(out),
+                              "--launcher", str(sleeper), "--only", "a", "--seeds", "0"])
+    pid_file = out / "a" / "seed0" / "pid"
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    sweep.terminate()
+    sweep.wait(timeout=30)
+    with pytest.raises(ProcessLookupError):  # reaped by the sweep, not left running
+        os.kill(child, 0)
