@@ -75,9 +75,20 @@ class SoftmaxMaskLoss:
         return F.cross_entropy(_with_background(mask_logits), labels)
 
     def probs(self, mask_logits: Tensor, classes: Tensor) -> Tensor:
-        """``(R, M, M)`` softmax probability of each RoI's class at every pixel."""
-        probs = _with_background(mask_logits).softmax(dim=1)[:, :-1]
-        return select_class_masks(probs, classes)
+        """``(R, M, M)``: per pixel, ``p_k / (p_k + p_r)`` for the RoI's class ``k`` and its strongest
+        rival ``r`` (another class or background), i.e. ``sigmoid(z_k - max_{j != k} z_j)``.
+
+        A multinomial mask is decoded by argmax, as in FCNs: the pixel belongs to the object when
+        its class wins. This value is above 0.5 exactly there, so the usual 0.5 threshold after
+        pasting performs the argmax. The raw softmax probability would not: when K + 1 labels share
+        a pixel, the winner's probability can stay below 0.5. With one channel it is the sigmoid.
+        """
+        logits = _with_background(mask_logits)
+        rows = torch.arange(len(classes), device=classes.device)
+        own_channel = classes if mask_logits.shape[1] > 1 else torch.zeros_like(classes)
+        own = logits[rows, own_channel]
+        rivals = logits.index_put((rows, own_channel), own.new_tensor(float("-inf")))
+        return (own - rivals.amax(dim=1)).sigmoid()
 
 
 def _with_background(mask_logits: Tensor) -> Tensor:
