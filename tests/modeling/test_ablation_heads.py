@@ -25,8 +25,20 @@ def test_softmax_mask_loss_hand_computed():
     targets = torch.tensor([[[1.0, 0.0]]])  # pixel 0 is the object, pixel 1 background
     loss = SoftmaxMaskLoss().loss(logits, torch.tensor([0]), targets)
     assert loss.item() == pytest.approx((math.log(2.0) + math.log(4.0)) / 2)
+    # Argmax decoding: class 0 against its best rival (logit 0): sigmoid(ln 2) = 2/3, though p = 1/2.
     probs = SoftmaxMaskLoss().probs(logits, torch.tensor([0]))
-    torch.testing.assert_close(probs, torch.tensor([[[0.5, 0.5]]]))
+    torch.testing.assert_close(probs, torch.tensor([[[2 / 3, 2 / 3]]]))
+
+
+def test_softmax_mask_probs_pass_one_half_exactly_where_the_class_wins_the_argmax():
+    torch.manual_seed(0)
+    logits, classes = torch.randn(6, 3, 5, 5) * 3, torch.tensor([0, 1, 2, 0, 1, 2])
+    with_background = torch.cat([logits, torch.zeros(6, 1, 5, 5)], dim=1)
+    wins = with_background.argmax(dim=1) == classes.view(-1, 1, 1)
+    probs = SoftmaxMaskLoss().probs(logits, classes)
+    assert torch.equal(probs > 0.5, wins)
+    softmax_p = with_background.softmax(dim=1)[torch.arange(6), classes]
+    assert (wins & (softmax_p < 0.5)).any()  # pixels a softmax threshold would have dropped
 
 
 def test_softmax_couples_classes_and_sigmoid_does_not():
@@ -107,6 +119,30 @@ def test_res5_heads_share_res5_between_branches():
     losses["loss_mask"].backward()
     assert heads.box_head[0].conv1.weight.grad.abs().sum() > 0
     assert heads.box_predictor.cls_score.weight.grad is None
+
+
+def test_res5_mask_branch_reuses_the_box_pass_rows_in_training():
+    model = build_tiny_c4()
+    model.roi_heads.box_head.eval()  # running statistics: res5 gives each RoI the same output in any batch
+    batch = [synthetic_input(), synthetic_input(48, 64)]
+    losses = []
+    for reuse in (True, False):
+        model.roi_heads.mask_from_box_features = reuse
+        torch.manual_seed(0)  # the same proposals sampled both times
+        losses.append(model(batch)["loss_mask"])
+    torch.testing.assert_close(losses[0], losses[1])
+
+
+def test_res5_mask_reuse_needs_matching_poolers():
+    torch.manual_seed(0)
+    heads = build_tiny_c4().roi_heads
+    kwargs = dict(num_classes=3, box_in_features=("res4",), box_head=heads.box_head,
+                  box_predictor=heads.box_predictor, mask_in_features=("res4",), mask_head=heads.mask_head)
+    box_pooler, pool = heads.box_pooler, build_pooler(op="ROIPool", output_size=14, strides=(16,))
+    with pytest.raises(ValueError, match="same operation"):
+        Res5ROIHeads(box_pooler=box_pooler, mask_pooler=pool, **kwargs)
+    assert not Res5ROIHeads(box_pooler=box_pooler, mask_pooler=pool, mask_from_box_features=False,
+                            **kwargs).mask_from_box_features
 
 
 def test_res5_heads_inference_masks_are_14x14():

@@ -128,16 +128,17 @@ class StandardROIHeads(nn.Module):
 
     def _forward_mask_train(self, features: dict[str, Tensor], sampled: list[dict[str, Tensor]],
                             targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-        positives = [self._mask_training_rois(s) for s in sampled]
+        positives = [_select(s, self._mask_training_indices(s)) for s in sampled]
         roi_features = self.mask_features(features, [p["boxes"] for p in positives])
         mask_logits = self.mask_head(roi_features)
         return self.mask_loss(roi_features, mask_logits, positives, targets)
 
-    def _mask_training_rois(self, sampled: dict[str, Tensor]) -> dict[str, Tensor]:
+    def _mask_training_indices(self, sampled: dict[str, Tensor]) -> Tensor:
+        """Indices into one image's sampled RoIs of those the mask branch trains on."""
         # Foreground RoIs come first and in random order (match_and_sample), so a prefix is a
         # random subset.
         fg = torch.nonzero(sampled["gt_classes"] < self.num_classes).squeeze(1)
-        return _select(sampled, fg[: self.mask_rois_per_image])
+        return fg[: self.mask_rois_per_image]
 
     def _forward_mask_inference(self, features: dict[str, Tensor],
                                 detections: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
