@@ -35,6 +35,7 @@ class LoadReport:
     shape_mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    fresh_modules: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """Counts per category, with the first few names of each."""
@@ -50,6 +51,8 @@ class LoadReport:
                 f"loaded {len(self.loaded)} tensors",
                 f"shape mismatch, kept the model's initialisation for {len(mismatches)}{names(mismatches)}",
                 f"missing from the checkpoint {len(self.missing)}{names(self.missing)}",
+                f"modules initialised fresh (none of their tensors in the checkpoint) "
+                f"{len(self.fresh_modules)}{names(self.fresh_modules)}",
                 f"unexpected in the checkpoint {len(self.unexpected)}{names(self.unexpected)}",
             ]
         )
@@ -67,6 +70,18 @@ def _strip_common_prefix(state_dict: Mapping[str, Any], prefix: str = "module.")
     return dict(state_dict)
 
 
+def _fresh_modules(model: nn.Module, missing: set[str]) -> list[str]:
+    """The outermost submodules none of whose state the checkpoint provided (e.g. a new head)."""
+    fresh: list[str] = []
+    for name, module in model.named_modules():
+        if not name or any(name.startswith(f"{f}.") for f in fresh):
+            continue
+        keys = [f"{name}.{k}" for k in module.state_dict()]
+        if keys and all(k in missing for k in keys):
+            fresh.append(name)
+    return fresh
+
+
 def load_model_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> LoadReport:
     """Load the tensors of ``state_dict`` whose name and shape match the model; report the rest.
 
@@ -79,6 +94,10 @@ def load_model_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor])
     """
     model = _unwrap(model)
     state_dict = _strip_common_prefix(state_dict)
+    for name, module in model.named_modules():
+        check = getattr(module, "check_loadable", None)  # a module may refuse what it cannot use
+        if callable(check):
+            check(state_dict, f"{name}." if name else "")
     model_state = model.state_dict()
     report = LoadReport()
     to_load = {}
@@ -91,6 +110,7 @@ def load_model_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor])
             to_load[name] = value
             report.loaded.append(name)
     report.missing = [name for name in model_state if name not in state_dict]
+    report.fresh_modules = _fresh_modules(model, set(report.missing))
     model.load_state_dict(to_load, strict=False)
     logger.info("Weight loading report:\n%s", report.summary())
     return report

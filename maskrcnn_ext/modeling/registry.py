@@ -29,6 +29,9 @@ BOX_HEAD_REGISTRY.__doc__ = "Box feature heads: pooled features (R, C, S, S) -> 
 MASK_HEAD_REGISTRY = Registry("MASK_HEAD")
 MASK_HEAD_REGISTRY.__doc__ = "Mask heads: pooled features (R, C, S, S) -> mask logits (R, K, M, M)."
 
+MASKIOU_HEAD_REGISTRY = Registry("MASKIOU_HEAD")
+MASKIOU_HEAD_REGISTRY.__doc__ = "Mask-quality heads: RoI features + predicted mask -> predicted mask IoU per class (R, K)."
+
 MASK_LOSS_REGISTRY = Registry("MASK_LOSS")
 MASK_LOSS_REGISTRY.__doc__ = "Mask losses with their matching inference: logits (R, K, M, M) -> loss / probabilities."
 
@@ -42,6 +45,7 @@ ALL_REGISTRIES: tuple[Registry, ...] = (
     ROI_HEADS_REGISTRY,
     BOX_HEAD_REGISTRY,
     MASK_HEAD_REGISTRY,
+    MASKIOU_HEAD_REGISTRY,
     MASK_LOSS_REGISTRY,
     POOLER_REGISTRY,
 )
