@@ -3,9 +3,9 @@
 
 Both models are built from their configs; the baseline's weights are copied into the mask-scoring
 model, so both produce the same detections and differ only by the MaskIoU head. The box score
-threshold is set to 0, so every image yields the configs' full number of detections (the head's
-worst case). The two models alternate for ``--rounds`` rounds after a warm-up; the table gives the
-median seconds per image and the ratio mask scoring / baseline.
+threshold is set to 0, so every image yields up to the configs' number of detections (as many as
+survive NMS: near the head's worst case). The two models alternate for ``--rounds`` rounds after a
+warm-up; the table gives the median seconds per image and the ratio mask scoring / baseline.
 
     python benchmarks/bench_mask_scoring.py                      # CPU-scale pair, 144x176 images
     python benchmarks/bench_mask_scoring.py --pair coco --size 800 1216

@@ -43,9 +43,12 @@ def _test_dataset(run_dir: Path) -> str:
     if not path.is_file():
         raise CalibrateError(f"{path} does not exist; give --dataset or --gt-json")
     try:
-        return str(OmegaConf.select(OmegaConf.load(path), "dataloader.test.dataset", throw_on_missing=True))
+        name = OmegaConf.select(OmegaConf.load(path), "dataloader.test.dataset", throw_on_missing=True)
     except Exception as e:  # omegaconf raises several types for a malformed or incomplete file
-        raise CalibrateError(f"{path}: no dataloader.test.dataset ({e}); give --dataset or --gt-json") from e
+        raise CalibrateError(f"{path}: cannot read dataloader.test.dataset ({e}); give --dataset or --gt-json") from e
+    if not isinstance(name, str):
+        raise CalibrateError(f"{path} names no dataloader.test.dataset; give --dataset or --gt-json")
+    return name
 
 
 def _ground_truth_json(args: argparse.Namespace) -> str:
@@ -85,8 +88,9 @@ def _summary(report: dict[str, Any]) -> str:
         cells = [f"{stats[k]:.3f}" if not math.isnan(stats[k]) else "n/a" for k in ("pearson", "spearman", "mae")]
         return f"| {name} | {' | '.join(cells)} |"
 
+    mean_iou = report["mean_actual_iou"]
     return "\n".join([f"{report['matched_detections']} detections matched to ground truth "
-                      f"(mean actual mask IoU {report['mean_actual_iou'] or float('nan'):.3f})",
+                      f"(mean actual mask IoU {float('nan') if mean_iou is None else mean_iou:.3f})",
                       "| predictor | Pearson | Spearman | MAE |", "|---|---:|---:|---:|",
                       row("predicted MaskIoU", report["maskiou"]), row("classification score", report["score"]),
                       f"mask AP of these detections ranked by mask score {100 * ap['ranked_by_mask_score']:.1f}, "
@@ -116,10 +120,14 @@ def run(args: argparse.Namespace) -> int:
     except CalibrateError as e:
         sys.stderr.write(f"calibrate: {e}\n")
         return 1
-    with _pycocotools_to_debug_log():
-        coco_gt = COCO(gt_json)
-    report = calibration_report(results, coco_gt, bins=args.bins)
-    report["segm_ap"] = segm_ap_by_ranking(results, coco_gt)
+    try:
+        with _pycocotools_to_debug_log():
+            coco_gt = COCO(gt_json)
+        report = calibration_report(results, coco_gt, bins=args.bins)
+        report["segm_ap"] = segm_ap_by_ranking(results, coco_gt)
+    except (ValueError, KeyError, AssertionError, OSError) as e:  # pycocotools asserts on mismatched files
+        sys.stderr.write(f"calibrate: {gt_json} and the detections do not fit together: {type(e).__name__}: {e}\n")
+        return 1
     out_dir = args.output or args.run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "calibration.json").write_text(json.dumps(_without_nan({"ground_truth": gt_json, **report}), indent=2))

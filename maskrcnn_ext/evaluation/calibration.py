@@ -118,22 +118,37 @@ def calibration_report(results: Sequence[dict[str, Any]], coco_gt: COCO, *, bins
     return report
 
 
-def segm_ap_by_ranking(results: Sequence[dict[str, Any]], coco_gt: COCO) -> dict[str, float]:
+def segm_ap_by_ranking(results: Sequence[dict[str, Any]], coco_gt: COCO, *, img_ids: Sequence[int] | None = None,
+                       max_dets: int = 100) -> dict[str, float]:
     """Mask AP of the same detections ranked two ways: by ``mask_score`` and by the box ``score``.
 
     The difference is the ranking's own effect, free of any change in the masks themselves.
+
+    Args:
+        results: COCO result dicts with ``segmentation``, ``score`` and ``mask_score``.
+        coco_gt: the ground truth.
+        img_ids: images evaluated (default: every image of ``coco_gt``, as when the run evaluated
+            the whole dataset; images without detections then count as misses).
+        max_dets: detections per image kept (the evaluator's ``max_dets_per_image``).
+
+    Returns:
+        ``{"ranked_by_mask_score": AP, "ranked_by_box_score": AP}`` as fractions; NaN without masks.
     """
     from pycocotools.cocoeval import COCOeval
 
     from .coco_evaluation import _pycocotools_to_debug_log
 
     masks = [r for r in results if "segmentation" in r]
+    if not masks:  # COCO.loadRes refuses an empty list
+        return {"ranked_by_mask_score": float("nan"), "ranked_by_box_score": float("nan")}
+    img_ids = sorted(coco_gt.getImgIds() if img_ids is None else img_ids)
     out = {}
     for name, key in (("ranked_by_mask_score", "mask_score"), ("ranked_by_box_score", "score")):
         ranked = [{k: r[k] for k in ("image_id", "category_id", "segmentation")} | {"score": r[key]} for r in masks]
         with _pycocotools_to_debug_log():
             evaluation = COCOeval(coco_gt, coco_gt.loadRes(ranked), "segm")
-            evaluation.params.imgIds = sorted({r["image_id"] for r in masks})
+            evaluation.params.imgIds = img_ids
+            evaluation.params.maxDets = [1, 10, max_dets]
             evaluation.evaluate()
             evaluation.accumulate()
             evaluation.summarize()
@@ -143,12 +158,12 @@ def segm_ap_by_ranking(results: Sequence[dict[str, Any]], coco_gt: COCO) -> dict
 
 def plot_reliability(report: dict[str, Any], path: str, *, title: str = "") -> None:
     """Reliability diagram: mean actual IoU per bin of each predictor, the diagonal for reference."""
-    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5))  # no pyplot: leaves the process-wide backend and open figures alone
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], color="0.7", linestyle="--", label="perfect calibration")
     for name, label, color in (("maskiou", "predicted MaskIoU", "tab:blue"), ("score", "classification score", "tab:orange")):
         stats = report[name]
@@ -166,4 +181,3 @@ def plot_reliability(report: dict[str, Any], path: str, *, title: str = "") -> N
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

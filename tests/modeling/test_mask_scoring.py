@@ -124,3 +124,10 @@ def test_checkpoint_with_another_maskiou_class_count_is_refused():
         load_model_weights(build_tiny_model(mask_scoring=True), source)
     with pytest.raises(ValueError, match="predicts 5 classes"):
         build_tiny_model(mask_scoring=True).load_state_dict(source)
+
+
+def test_checkpoint_with_other_maskiou_widths_is_refused():
+    source = build_tiny_model(mask_scoring=True).state_dict()
+    source["roi_heads.maskiou_head.fcs.1.weight"] = torch.zeros(7, 8 * 7 * 7)
+    with pytest.raises(ValueError, match="fcs.1.weight of shape .7, 392.*conv_dims, fc_dims"):
+        load_model_weights(build_tiny_model(mask_scoring=True), source)

@@ -109,10 +109,10 @@ class MaskIoUHead(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def check_loadable(self, state_dict: Mapping[str, Tensor], prefix: str) -> None:
-        """Refuse a checkpoint whose MaskIoU head predicts a different number of classes.
+        """Refuse a checkpoint whose MaskIoU head has other shapes (class count or widths).
 
-        Unlike a box predictor's class count, this one cannot be dropped quietly: the scores of a
-        model whose head was silently re-initialised would look trained but rank masks at random.
+        Unlike a box predictor's class count, these cannot be dropped quietly: a head partly
+        re-initialised would give scores that look trained but rank masks at random.
         """
         weight = state_dict.get(prefix + "predictor.weight")
         if weight is not None and weight.shape[0] != self.num_classes:
@@ -121,6 +121,15 @@ class MaskIoUHead(nn.Module):
                 f"this model's has {self.num_classes}. Build the model with num_classes={weight.shape[0]}, "
                 f"or remove the checkpoint's '{prefix}*' tensors to train a fresh MaskIoU head."
             )
+        for name, value in self.state_dict().items():
+            theirs = state_dict.get(prefix + name)
+            if theirs is not None and tuple(theirs.shape) != tuple(value.shape):
+                raise ValueError(
+                    f"The checkpoint's MaskIoU head has {prefix}{name} of shape {tuple(theirs.shape)}, this "
+                    f"model's {tuple(value.shape)}: its conv_dims, fc_dims, in_channels or pooler_resolution "
+                    f"differ. Build the head as the checkpoint's, or remove the checkpoint's '{prefix}*' "
+                    "tensors to train a fresh MaskIoU head."
+                )
 
 
 def fraction_inside_boxes(masks: Tensor, gt_index: Tensor, boxes: Tensor) -> Tensor:
@@ -129,7 +138,8 @@ def fraction_inside_boxes(masks: Tensor, gt_index: Tensor, boxes: Tensor) -> Ten
     Args:
         masks: ``(G, H, W)`` ground-truth masks of one image.
         gt_index: ``(R,)`` matched instance of each RoI.
-        boxes: ``(R, 4)`` RoIs, XYXY in pixels; a pixel counts as inside when its centre is.
+        boxes: ``(R, 4)`` RoIs, XYXY in pixels; a pixel counts as inside when its centre is (edges
+            inclusive).
 
     Returns:
         ``(R,)`` in [0, 1]; 1 for an empty instance (nothing of it lies outside).
@@ -137,17 +147,17 @@ def fraction_inside_boxes(masks: Tensor, gt_index: Tensor, boxes: Tensor) -> Ten
     if len(boxes) == 0:
         return boxes.new_zeros(0)
     _, height, width = masks.shape
-    # Summed-area table: any box's pixel count in O(1).
-    table = F.pad(masks.to(torch.float64).cumsum(1).cumsum(2), (1, 0, 1, 0))
+    # Summed-area table per instance: any box's pixel count from four look-ups. int32 is exact
+    # (H * W < 2**31) and reads only the corners each RoI needs, never a table per RoI.
+    table = F.pad(masks.to(torch.int32).cumsum(1).cumsum(2), (1, 0, 1, 0))
     x0 = torch.ceil(boxes[:, 0] - 0.5).clamp(0, width).long()
     y0 = torch.ceil(boxes[:, 1] - 0.5).clamp(0, height).long()
     x1 = (torch.floor(boxes[:, 2] - 0.5) + 1).clamp(0, width).long().maximum(x0)
     y1 = (torch.floor(boxes[:, 3] - 0.5) + 1).clamp(0, height).long().maximum(y0)
-    t = table[gt_index]
-    rows = torch.arange(len(boxes), device=boxes.device)
-    inside = t[rows, y1, x1] - t[rows, y0, x1] - t[rows, y1, x0] + t[rows, y0, x0]
-    total = t[:, -1, -1]
-    return torch.where(total > 0, inside / total.clamp(min=1), torch.ones_like(total)).to(boxes.dtype)
+    g = gt_index
+    inside = (table[g, y1, x1] - table[g, y0, x1] - table[g, y1, x0] + table[g, y0, x0]).to(boxes.dtype)
+    total = table[g, -1, -1].to(boxes.dtype)
+    return torch.where(total > 0, inside / total.clamp(min=1), torch.ones_like(total))
 
 
 def maskiou_targets(mask_probs: Tensor, gt_roi_masks: Tensor, fraction_inside: Tensor) -> Tensor:
