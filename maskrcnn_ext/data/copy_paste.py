@@ -146,10 +146,11 @@ def paste_patches(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, pat
         masks = np.concatenate([masks, np.stack(new_masks)])
         classes = np.concatenate([classes, np.asarray(new_classes, dtype=classes.dtype)])
     # Drop what the pastes hid (mostly): an instance that lost pixels and kept fewer than
-    # min_visible_area. Instances that were that small to begin with and were not covered stay.
+    # min_visible_area. Instances that were that small (even empty) to begin with and were not
+    # covered stay.
     after = masks.sum(axis=(1, 2))
     before = np.asarray(areas_before, dtype=after.dtype).reshape(-1)
-    keep = (after > 0) & ((after == before) | (after >= min_visible_area))
+    keep = (after == before) | (after >= min_visible_area)
     origin = np.concatenate([np.arange(len(areas_before) - len(new_masks)), np.full(len(new_masks), -1)])
     return image, masks[keep], classes[keep], origin[keep]
 

@@ -15,7 +15,7 @@ from maskrcnn_ext.data.image_io import read_image
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DatasetMapper", "annotations_to_targets", "segmentation_to_mask"]
+__all__ = ["CROWD_CLASS", "DatasetMapper", "annotations_to_targets", "segmentation_to_mask"]
 
 
 def segmentation_to_mask(segm: Any, height: int, width: int) -> np.ndarray:
@@ -43,8 +43,13 @@ def segmentation_to_mask(segm: Any, height: int, width: int) -> np.ndarray:
     return mask
 
 
+# Class of crowd regions carried through the augmentations for those that must avoid them; they
+# never reach the model.
+CROWD_CLASS = -1
+
+
 def annotations_to_targets(
-    annotations: list[dict], height: int, width: int, *, use_masks: bool = True
+    annotations: list[dict], height: int, width: int, *, use_masks: bool = True, keep_crowd: bool = False
 ) -> dict[str, torch.Tensor]:
     """Stack the non-crowd annotations of one image into target tensors.
 
@@ -52,14 +57,16 @@ def annotations_to_targets(
         annotations: dataset-record annotations (XYXY absolute boxes).
         height, width: image size.
         use_masks: also decode masks.
+        keep_crowd: also stack the crowd regions, with class ``CROWD_CLASS``.
 
     Returns:
         ``boxes`` float32 (N, 4) XYXY, ``classes`` int64 (N,), and with ``use_masks``
         ``masks`` uint8 (N, H, W).
     """
-    anns = [a for a in annotations if not a.get("iscrowd", 0)]
+    anns = [a for a in annotations if keep_crowd or not a.get("iscrowd", 0)]
     boxes = torch.tensor([a["bbox"] for a in anns], dtype=torch.float32).reshape(-1, 4)
-    targets = {"boxes": boxes, "classes": torch.tensor([a["category_id"] for a in anns], dtype=torch.int64)}
+    classes = [CROWD_CLASS if a.get("iscrowd", 0) else a["category_id"] for a in anns]
+    targets = {"boxes": boxes, "classes": torch.tensor(classes, dtype=torch.int64)}
     if use_masks:
         masks = [segmentation_to_mask(a.get("segmentation"), height, width) for a in anns]
         stacked = np.stack(masks) if masks else np.zeros((0, height, width), np.uint8)
@@ -72,6 +79,9 @@ class DatasetMapper:
 
     Augmentations are ``torchvision.transforms.v2`` transforms; they receive the image, boxes and
     masks together, so geometry stays consistent. Instances whose box becomes empty are removed.
+    An augmentation with a true ``needs_crowd`` attribute (e.g. copy-paste, which must not paste
+    over crowd regions) also receives the crowd regions as instances of class ``CROWD_CLASS``;
+    they are removed before the model sees the sample.
     """
 
     def __init__(self, *, is_train: bool, augmentations: Sequence[Any] = (), use_masks: bool = True) -> None:
@@ -84,6 +94,7 @@ class DatasetMapper:
         self.is_train = is_train
         self.use_masks = use_masks
         self.augmentations = list(augmentations)
+        self.keep_crowd = is_train and use_masks and any(getattr(a, "needs_crowd", False) for a in self.augmentations)
         steps = list(self.augmentations)
         if is_train:
             # Clamp first: geometric transforms may push boxes off the canvas, which Sanitize only
@@ -134,7 +145,8 @@ class DatasetMapper:
         return image
 
     def _targets(self, record: dict, height: int, width: int) -> dict[str, Any]:
-        t = annotations_to_targets(record.get("annotations", []), height, width, use_masks=self.use_masks)
+        t = annotations_to_targets(record.get("annotations", []), height, width, use_masks=self.use_masks,
+                                   keep_crowd=self.keep_crowd)
         out = {
             "boxes": tv_tensors.BoundingBoxes(t["boxes"], format="XYXY", canvas_size=(height, width)),
             "labels": t["classes"],
@@ -164,6 +176,8 @@ class DatasetMapper:
             }
             if self.use_masks:
                 instances["masks"] = out["masks"].as_subclass(torch.Tensor).bool()
+            if self.keep_crowd:
+                instances = {k: v[instances["classes"] != CROWD_CLASS] for k, v in instances.items()}
             result["instances"] = instances
         return result
 

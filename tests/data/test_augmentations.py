@@ -1,0 +1,69 @@
+"""Instance augmentations inside the mapper: copy-paste with crowd regions, seeds, box bookkeeping."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+from maskrcnn_ext.data import DatasetMapper
+from maskrcnn_ext.data.augmentations import SmallObjectCopyPaste
+
+
+@pytest.fixture
+def record(tmp_path) -> dict:
+    """A 40x60 image: a small 4x5 object (class 1), a large 20x30 one (class 2), a crowd region."""
+    path = tmp_path / "img.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(path)
+    small = {"bbox": [2.0, 30.0, 7.0, 34.0], "category_id": 1, "iscrowd": 0,
+             "segmentation": [[2, 30, 7, 30, 7, 34, 2, 34]]}
+    large = {"bbox": [25.0, 5.0, 55.0, 25.0], "category_id": 2, "iscrowd": 0,
+             "segmentation": [[25, 5, 55, 5, 55, 25, 25, 25]]}
+    crowd = {"bbox": [0.0, 0.0, 20.0, 20.0], "category_id": 0, "iscrowd": 1,
+             "segmentation": [[0, 0, 20, 0, 20, 20, 0, 20]]}
+    return {"file_name": str(path), "image_id": 1, "height": 40, "width": 60, "annotations": [small, large, crowd]}
+
+
+def paste(**kwargs):
+    return SmallObjectCopyPaste(area_threshold=100, scale_range=(1.0, 1.0), max_rotation=0.0, **kwargs)
+
+
+def test_copy_paste_in_the_mapper_adds_small_copies_away_from_crowd(record):
+    out = DatasetMapper(is_train=True, augmentations=[paste(copies=3)])(record, seed=0)
+    inst = out["instances"]
+    assert inst["classes"].tolist() == [1, 2, 1, 1, 1]  # the crowd region never reaches the model
+    assert inst["boxes"][:2].tolist() == [[2.0, 30.0, 7.0, 34.0], [25.0, 5.0, 55.0, 25.0]]
+    crowd = torch.zeros(40, 60, dtype=torch.bool)
+    crowd[:20, :20] = True
+    for box, mask in zip(inst["boxes"][2:], inst["masks"][2:]):
+        assert mask.sum() == 20 and not (mask & crowd).any()
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        assert box.tolist() == [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]
+    assert (inst["masks"].sum(0) <= 1).all()
+
+
+def test_copy_paste_is_reproducible_from_the_sample_seed(record):
+    mapper = DatasetMapper(is_train=True, augmentations=[v2.RandomHorizontalFlip(), paste(copies=2)])
+    a, b, c = mapper(record, seed=3), mapper(record, seed=3), mapper(record, seed=4)
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["instances"]["masks"], b["instances"]["masks"])
+    assert not torch.equal(a["instances"]["masks"], c["instances"]["masks"])
+
+
+def test_copy_paste_keeps_images_without_instances_or_with_only_crowd(record):
+    mapper = DatasetMapper(is_train=True, augmentations=[paste(copies=2)])
+    for annotations in ([], [record["annotations"][2]]):
+        out = mapper({**record, "annotations": annotations}, seed=0)
+        assert out["instances"]["boxes"].shape == (0, 4) and out["instances"]["masks"].shape == (0, 40, 60)
+
+
+def test_copy_paste_needs_masks(record):
+    with pytest.raises(TypeError, match="use_masks=True"):
+        DatasetMapper(is_train=True, use_masks=False, augmentations=[paste()])(record, seed=0)
+
+
+def test_probability_zero_changes_nothing(record):
+    plain = DatasetMapper(is_train=True)(record, seed=0)
+    out = DatasetMapper(is_train=True, augmentations=[paste(p=0.0)])(record, seed=0)
+    assert torch.equal(out["image"], plain["image"])
+    assert out["instances"]["classes"].tolist() == plain["instances"]["classes"].tolist() == [1, 2]
