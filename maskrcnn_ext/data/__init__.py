@@ -13,7 +13,13 @@ from maskrcnn_ext.data.catalog import DatasetCatalog, Metadata, MetadataCatalog,
 from maskrcnn_ext.data.coco import load_coco_json
 from maskrcnn_ext.data.image_io import ImageReadError, read_image
 from maskrcnn_ext.data.mapper import DatasetMapper
-from maskrcnn_ext.data.samplers import GroupedBatchSampler, InferenceSampler, TrainingSampler
+from maskrcnn_ext.data.samplers import (
+    GroupedBatchSampler,
+    InferenceSampler,
+    RepeatFactorTrainingSampler,
+    SmallObjectRepeatFactors,
+    TrainingSampler,
+)
 from maskrcnn_ext.data.shapes import generate_shapes, register_shapes
 
 __all__ = [
@@ -24,6 +30,8 @@ __all__ = [
     "InferenceSampler",
     "Metadata",
     "MetadataCatalog",
+    "RepeatFactorTrainingSampler",
+    "SmallObjectRepeatFactors",
     "TrainingSampler",
     "build_test_loader",
     "build_train_loader",

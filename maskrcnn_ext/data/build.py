@@ -9,7 +9,13 @@ import torch.distributed as dist
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from maskrcnn_ext.data.catalog import DatasetCatalog
-from maskrcnn_ext.data.samplers import GroupedBatchSampler, InferenceSampler, TrainingSampler, derive_seed
+from maskrcnn_ext.data.samplers import (
+    GroupedBatchSampler,
+    InferenceSampler,
+    RepeatFactorTrainingSampler,
+    TrainingSampler,
+    derive_seed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +90,7 @@ def build_train_loader(
     seed: int = 0,
     aspect_ratio_grouping: bool = True,
     start_iter: int = 0,
+    repeat_factors: Callable[[list[dict]], Sequence[float]] | None = None,
 ) -> DataLoader:
     """An infinite loader of training batches (lists of model-input dicts).
 
@@ -95,6 +102,8 @@ def build_train_loader(
         seed: base seed for the index stream and the per-sample augmentation seeds.
         aspect_ratio_grouping: batch landscape and portrait images separately.
         start_iter: iteration to resume at; that many batches are skipped without loading data.
+        repeat_factors: ``records -> factors`` (e.g. :class:`SmallObjectRepeatFactors`) to see
+            image ``i`` about ``factors[i]`` times per epoch; None sees each once.
 
     Returns:
         a ``DataLoader`` whose iteration never ends; each item is a ``list[dict]`` of the
@@ -106,7 +115,10 @@ def build_train_loader(
             f"total_batch_size={total_batch_size} must be a positive multiple of the world size {world_size}"
         )
     records = _filter_without_instances(get_dataset_records(dataset))
-    sampler = TrainingSampler(len(records), seed=seed, rank=rank, world_size=world_size)
+    if repeat_factors is None:
+        sampler = TrainingSampler(len(records), seed=seed, rank=rank, world_size=world_size)
+    else:
+        sampler = RepeatFactorTrainingSampler(repeat_factors(records), seed=seed, rank=rank, world_size=world_size)
     ratios = [r["width"] / r["height"] for r in records] if aspect_ratio_grouping else None
     batch_sampler = GroupedBatchSampler(
         sampler,

@@ -16,7 +16,8 @@ from torch.utils.data import Sampler
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainingSampler", "InferenceSampler", "GroupedBatchSampler", "derive_seed"]
+__all__ = ["TrainingSampler", "RepeatFactorTrainingSampler", "SmallObjectRepeatFactors", "InferenceSampler",
+           "GroupedBatchSampler", "derive_seed"]
 
 
 def _check_rank(rank: int, world_size: int) -> None:
@@ -59,6 +60,59 @@ class TrainingSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         for epoch in itertools.count():
             yield from self.epoch_indices(epoch)
+
+
+class RepeatFactorTrainingSampler(TrainingSampler):
+    """Infinite stream in which image ``i`` appears about ``repeat_factors[i]`` times per epoch.
+
+    Epoch ``e`` repeats each index ``floor(r)`` times plus once more with probability ``r - floor(r)``,
+    then shuffles; both draws use a ``torch.Generator`` seeded with ``seed + e``, so the stream is a
+    pure function of the seed. Rank ``r`` takes every ``world_size``-th element.
+    """
+
+    def __init__(self, repeat_factors: Sequence[float], *, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        factors = torch.as_tensor(list(repeat_factors), dtype=torch.float64)
+        if len(factors) == 0 or (factors < 0).any() or factors.sum() <= 0:
+            raise ValueError("RepeatFactorTrainingSampler needs non-negative repeat factors, not all zero")
+        super().__init__(len(factors), shuffle=True, seed=seed, rank=rank, world_size=world_size)
+        self.repeat_factors = factors
+
+    def epoch_indices(self, epoch: int) -> list[int]:
+        g = torch.Generator()
+        g.manual_seed(self.seed + epoch)
+        whole = self.repeat_factors.floor()
+        repeats = whole + (torch.rand(len(whole), generator=g, dtype=torch.float64) < self.repeat_factors - whole)
+        indices = torch.repeat_interleave(torch.arange(len(whole)), repeats.long())
+        return indices[torch.randperm(len(indices), generator=g)][self.rank :: self.world_size].tolist()
+
+
+class SmallObjectRepeatFactors:
+    """Repeat factors that oversample images holding small objects (Kisantal et al. 2019).
+
+    Args:
+        area_threshold: an instance smaller than this (pixels², at the training scale) is small.
+        repeat_factor: how often an image with at least one small non-crowd instance is seen per
+            epoch (others once).
+        scale: training scale / annotation scale, to measure areas at the training scale (e.g.
+            0.5 when images are halved for training).
+    """
+
+    def __init__(self, *, area_threshold: float = 32.0 ** 2, repeat_factor: float = 2.0, scale: float = 1.0) -> None:
+        if repeat_factor < 1:
+            raise ValueError(f"repeat_factor must be >= 1, got {repeat_factor}")
+        self.area_threshold, self.repeat_factor, self.scale = area_threshold, repeat_factor, scale
+
+    def __call__(self, records: Sequence[dict]) -> list[float]:
+        """One factor per record; an annotation's area is its ``area`` or else its box's."""
+        def area(a: dict) -> float:
+            x0, y0, x1, y1 = a["bbox"]
+            return float(a.get("area", (x1 - x0) * (y1 - y0))) * self.scale ** 2
+
+        factors = [self.repeat_factor if any(not a.get("iscrowd", 0) and area(a) < self.area_threshold
+                                             for a in r.get("annotations", [])) else 1.0 for r in records]
+        logger.info("Oversampling %d of %d images with small objects %gx", sum(f > 1 for f in factors),
+                    len(factors), self.repeat_factor)
+        return factors
 
 
 class InferenceSampler(Sampler[int]):

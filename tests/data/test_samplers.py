@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 
 from maskrcnn_ext.data.samplers import GroupedBatchSampler, InferenceSampler, TrainingSampler
@@ -70,3 +71,39 @@ def test_start_batch_resumes_same_batches_and_seeds():
     other_seed = _take(GroupedBatchSampler(TrainingSampler(6, seed=9), batch_size=2, aspect_ratios=ratios, seed=6), 10)
     assert [[i for i, _ in b] for b in other_seed] == [[i for i, _ in b] for b in full]
     assert other_seed != full  # same indices, different augmentation seeds
+
+
+def test_repeat_factor_sampler_repeats_in_expectation_and_is_seeded():
+    from maskrcnn_ext.data import RepeatFactorTrainingSampler
+
+    sampler = RepeatFactorTrainingSampler([1.0, 3.0, 0.5, 0.0], seed=5)
+    counts = np.zeros(4)
+    for epoch in range(400):
+        indices = sampler.epoch_indices(epoch)
+        assert indices.count(1) == 3  # whole factors repeat exactly
+        counts += np.bincount(indices, minlength=4)
+    np.testing.assert_allclose(counts / 400, [1.0, 3.0, 0.5, 0.0], atol=0.08)
+    assert sampler.epoch_indices(2) == RepeatFactorTrainingSampler([1.0, 3.0, 0.5, 0.0], seed=5).epoch_indices(2)
+
+
+def test_repeat_factor_sampler_shards_one_epoch_across_ranks():
+    from maskrcnn_ext.data import RepeatFactorTrainingSampler
+
+    factors = [2.0, 1.0, 1.0, 3.0, 1.0]
+    whole = RepeatFactorTrainingSampler(factors, seed=1).epoch_indices(0)
+    shards = [RepeatFactorTrainingSampler(factors, seed=1, rank=r, world_size=2).epoch_indices(0) for r in range(2)]
+    assert sorted(shards[0] + shards[1]) == sorted(whole) and shards[0] == whole[0::2]
+
+
+def test_small_object_repeat_factors_measure_areas_at_training_scale():
+    from maskrcnn_ext.data import SmallObjectRepeatFactors
+
+    def rec(*areas, crowd=0):
+        return {"annotations": [{"bbox": [0, 0, 1, 1], "area": a, "iscrowd": crowd} for a in areas]}
+
+    records = [rec(500.0), rec(2000.0), rec(500.0, crowd=1), rec(), rec(3000.0, 900.0)]
+    assert SmallObjectRepeatFactors(repeat_factor=3)(records) == [3, 1, 1, 1, 3]
+    # at half scale 2000 px² becomes 500: small
+    assert SmallObjectRepeatFactors(repeat_factor=2, scale=0.5)(records)[1] == 2
+    with pytest.raises(ValueError, match="repeat_factor"):
+        SmallObjectRepeatFactors(repeat_factor=0.5)
