@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("maskrcnn_ext.cli.doctor", "check torch/torchvision/CUDA versions and the device"),
     "list": ("maskrcnn_ext.cli.list_components", "list registered components and datasets"),
     "compare": ("maskrcnn_ext.cli.compare", "compare ablation runs: AP tables over seeds, deltas, plots, config diffs"),
+    "browse-data": ("maskrcnn_ext.cli.browse_data", "write training samples after all augmentations, ground truth drawn"),
     "calibrate": ("maskrcnn_ext.cli.calibrate", "how well predicted MaskIoU and box scores predict a run's mask IoU"),
     "sweep": ("maskrcnn_ext.cli.sweep", "run a suite of configs x seeds, each into its own run directory (resumable)"),
 }

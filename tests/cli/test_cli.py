@@ -42,3 +42,23 @@ def test_python_dash_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "maskrcnn_ext", "list", "POOLER"],
                             capture_output=True, text=True, check=True)
     assert "ROIAlign" in result.stdout and "META_ARCH" not in result.stdout
+
+
+def test_browse_data_writes_augmented_samples_with_ground_truth(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from PIL import Image
+
+    monkeypatch.setenv("MASKRCNN_EXT_DATASETS", str(tmp_path / "datasets"))
+    config = str(Path(__file__).resolve().parents[2] / "projects/SmallObjects/configs/shapes/copy_paste.py")
+    out = tmp_path / "browse"
+    assert main(["browse-data", config, "--output", str(out), "--num", "3",
+                 "--set", "dataloader.train.dataset=shapes_tiny_train"]) == 0
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 3 and "Wrote 3 training samples" in capsys.readouterr().out
+    assert Image.open(pngs[0]).mode == "RGB"
+
+
+def test_browse_data_names_the_config_it_cannot_load(tmp_path, capsys):
+    assert main(["browse-data", str(tmp_path / "missing.py"), "--output", str(tmp_path)]) == 1
+    assert "missing.py" in capsys.readouterr().err
