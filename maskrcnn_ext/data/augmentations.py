@@ -1,9 +1,9 @@
 """Instance-level augmentations as ``torchvision.transforms.v2`` transforms for the mapper.
 
-Each is a thin wrapper: it converts the sample to numpy, calls the framework-agnostic function in
+Each is a thin wrapper: it converts the sample to numpy, calls the framework-agnostic functions in
 :mod:`maskrcnn_ext.data.copy_paste`, and rebuilds the tv_tensors. Randomness is drawn from torch's
 generator, which the mapper seeds per sample, so a (record, seed) pair gives the same result in any
-worker or process.
+data-loader worker or DDP rank.
 """
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from .copy_paste import boxes_from_masks, small_object_copy_paste
-from .mapper import CROWD_CLASS
+from .copy_paste import boxes_from_masks, cut_patch, jitter_patch, paste_patches, small_object_copy_paste
+from .image_io import read_image
+from .mapper import CROWD_CLASS, annotations_to_targets
 
-__all__ = ["SmallObjectCopyPaste"]
+__all__ = ["CrossImageCopyPaste", "SmallObjectCopyPaste"]
 
 
 def _numpy_rng() -> np.random.Generator:
@@ -25,11 +26,61 @@ def _numpy_rng() -> np.random.Generator:
     return np.random.default_rng(int(torch.randint(0, 2**62, ())))
 
 
-class SmallObjectCopyPaste(v2.Transform):
-    """Paste each small instance ``copies`` more times in its own image (Kisantal et al. 2019).
+class _InstancePaste(v2.Transform):
+    """Base of the paste transforms: the sample dict in and out, crowd regions kept aside.
 
-    Place it after the resize, so that ``area_threshold`` is measured at the training scale. Needs
-    masks; crowd regions are neither copied nor pasted over.
+    Subclasses implement :meth:`paste` on numpy arrays. Instances whose mask a paste left unchanged
+    keep their annotated box; changed and new ones get the box of their visible mask.
+    """
+
+    needs_crowd = True  # the mapper then passes crowd regions as instances of class CROWD_CLASS
+
+    def __init__(self, *, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+        self.p = p
+
+    def paste(self, image: np.ndarray, masks: np.ndarray, classes: np.ndarray, crowd: np.ndarray | None,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(H, W, 3)``, ``(N, H, W)``, ``(N,)`` and crowd ``(H, W)`` in; image, masks, classes and each
+        output instance's input index (-1 for a pasted one) out."""
+        raise NotImplementedError
+
+    def forward(self, *inputs: Any) -> Any:
+        sample = inputs[0] if len(inputs) == 1 else inputs
+        if not isinstance(sample, dict) or "masks" not in sample:
+            raise TypeError(f"{type(self).__name__} needs the mapper's sample dict with instance masks "
+                            "(DatasetMapper(use_masks=True))")
+        if torch.rand(()) >= self.p:
+            return sample
+        image = sample["image"].as_subclass(torch.Tensor).permute(1, 2, 0).numpy()
+        masks = sample["masks"].as_subclass(torch.Tensor).numpy().astype(bool)
+        labels = sample["labels"].numpy()
+        boxes = sample["boxes"].as_subclass(torch.Tensor)
+        is_crowd = labels == CROWD_CLASS
+        things = np.nonzero(~is_crowd)[0]
+        crowd = masks[is_crowd].any(axis=0) if is_crowd.any() else None
+        new_image, new_masks, new_labels, origin = self.paste(image, masks[things], labels[things], crowd, _numpy_rng())
+        new_boxes = torch.from_numpy(boxes_from_masks(new_masks))
+        for row in np.nonzero(origin >= 0)[0]:
+            source = things[origin[row]]
+            if np.array_equal(new_masks[row], masks[source]):
+                new_boxes[row] = boxes[source]
+        height, width = new_image.shape[:2]
+        return {**sample,
+                "image": tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(new_image)).permute(2, 0, 1)),
+                "masks": tv_tensors.Mask(torch.from_numpy(np.concatenate([new_masks, masks[is_crowd]]))),
+                "labels": torch.from_numpy(np.concatenate([new_labels, labels[is_crowd]])),
+                "boxes": tv_tensors.BoundingBoxes(torch.cat([new_boxes, boxes[torch.from_numpy(is_crowd)]]),
+                                                  format="XYXY", canvas_size=(height, width))}
+
+
+class SmallObjectCopyPaste(_InstancePaste):
+    """Paste each small instance ``copies`` more times in its own image (Kisantal et al. 2019), where
+    no instance and no crowd region lies.
+
+    Place it after the resize, so that ``area_threshold`` is measured at the training scale.
 
     Args:
         area_threshold: instances with fewer mask pixels are small (default COCO's 32²).
@@ -42,45 +93,85 @@ class SmallObjectCopyPaste(v2.Transform):
         p: probability of augmenting an image at all.
     """
 
-    needs_crowd = True
-
     def __init__(self, *, area_threshold: float = 32.0 ** 2, copies: int = 1,
                  scale_range: tuple[float, float] = (0.8, 1.2), max_rotation: float = 15.0,
                  blend_sigma: float = 0.0, min_visible_area: int = 4, max_tries: int = 20, p: float = 1.0) -> None:
-        super().__init__()
-        if copies < 0 or not 0.0 <= p <= 1.0:
-            raise ValueError(f"need copies >= 0 and 0 <= p <= 1, got copies={copies}, p={p}")
+        super().__init__(p=p)
+        if copies < 0:
+            raise ValueError(f"copies must be >= 0, got {copies}")
         self.options = dict(area_threshold=area_threshold, copies=copies, scale_range=tuple(scale_range),
                             max_rotation=max_rotation, blend_sigma=blend_sigma,
                             min_visible_area=min_visible_area, max_tries=max_tries)
-        self.p = p
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in {**self.options, "p": self.p}.items())
 
-    def forward(self, *inputs: Any) -> Any:
-        sample = inputs[0] if len(inputs) == 1 else inputs
-        if not isinstance(sample, dict) or "masks" not in sample:
-            raise TypeError("SmallObjectCopyPaste needs the mapper's sample dict with instance masks "
-                            "(DatasetMapper(use_masks=True))")
-        if torch.rand(()) >= self.p:
-            return sample
-        image = sample["image"].as_subclass(torch.Tensor).permute(1, 2, 0).numpy()
-        masks = sample["masks"].as_subclass(torch.Tensor).numpy().astype(bool)
-        labels = sample["labels"].numpy()
-        crowd_rows = labels == CROWD_CLASS
-        crowd = masks[crowd_rows].any(axis=0) if crowd_rows.any() else None
-        things = np.nonzero(~crowd_rows)[0]
-        new_image, new_masks, new_labels, origin = small_object_copy_paste(
-            image, masks[things], labels[things], _numpy_rng(), crowd=crowd, **self.options)
-        boxes = torch.from_numpy(boxes_from_masks(new_masks))
-        kept = origin >= 0  # instances already there keep their annotated box (pasting never covers them)
-        boxes[torch.from_numpy(kept)] = sample["boxes"].as_subclass(torch.Tensor)[torch.from_numpy(things[origin[kept]])]
-        height, width = new_image.shape[:2]
-        return {**sample,
-                "image": tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(new_image)).permute(2, 0, 1)),
-                "masks": tv_tensors.Mask(torch.from_numpy(np.concatenate([new_masks, masks[crowd_rows]]))),
-                "labels": torch.from_numpy(np.concatenate([new_labels, labels[crowd_rows]])),
-                "boxes": tv_tensors.BoundingBoxes(
-                    torch.cat([boxes, sample["boxes"].as_subclass(torch.Tensor)[torch.from_numpy(crowd_rows)]]),
-                    format="XYXY", canvas_size=(height, width))}
+    def paste(self, image, masks, classes, crowd, rng):
+        return small_object_copy_paste(image, masks, classes, rng, crowd=crowd, **self.options)
+
+
+class CrossImageCopyPaste(_InstancePaste):
+    """Paste instances of another training image onto this one (Simple Copy-Paste, Ghiasi et al. 2021).
+
+    The source is a random record of ``dataset``, read in whatever process runs the mapper (records
+    are loaded there once), so it works with data-loader workers and under DDP. A random subset of
+    its non-crowd instances is cut out, brought to this image's scale (the ratio of the two images'
+    shorter sides, times a random factor from ``scale_range``) and pasted at random positions over
+    whatever is there, except crowd regions; instances they cover lose those pixels and are dropped
+    when fewer than ``min_visible_area`` remain visible.
+
+    Args:
+        dataset: registered training dataset to draw sources from (usually the one being trained on),
+            or a list of dataset records.
+        max_instances: at most this many instances pasted per image.
+        scale_range, max_rotation, blend_sigma, min_visible_area, max_tries: as
+            :class:`SmallObjectCopyPaste`.
+        p: probability of augmenting an image at all.
+    """
+
+    def __init__(self, *, dataset: str | list[dict], max_instances: int = 10, scale_range: tuple[float, float] = (0.8, 1.2),
+                 max_rotation: float = 0.0, blend_sigma: float = 1.0, min_visible_area: int = 16,
+                 max_tries: int = 20, p: float = 0.5) -> None:
+        super().__init__(p=p)
+        if max_instances < 1:
+            raise ValueError(f"max_instances must be >= 1, got {max_instances}")
+        self.dataset = dataset
+        self.max_instances = max_instances
+        self.scale_range = tuple(scale_range)
+        self.paste_options = dict(blend_sigma=blend_sigma, min_visible_area=min_visible_area, max_tries=max_tries)
+        self.max_rotation = max_rotation
+        self._records: list[dict] | None = None
+
+    def extra_repr(self) -> str:
+        return (f"dataset={self.dataset!r}, max_instances={self.max_instances}, scale_range={self.scale_range}, "
+                f"max_rotation={self.max_rotation}, p={self.p}, " +
+                ", ".join(f"{k}={v}" for k, v in self.paste_options.items()))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_records": None}  # workers load their own copy instead of pickling it
+
+    def records(self) -> list[dict]:
+        if self._records is None:
+            from .build import get_dataset_records
+
+            self._records = get_dataset_records(self.dataset)
+        return self._records
+
+    def paste(self, image, masks, classes, crowd, rng):
+        record = self.records()[int(rng.integers(len(self.records())))]
+        source = read_image(record["file_name"])
+        height, width = source.shape[:2]
+        targets = annotations_to_targets(record.get("annotations", []), height, width)
+        count = len(targets["classes"])
+        chosen = rng.permutation(count)[: int(rng.integers(1, min(count, self.max_instances) + 1))] if count else []
+        ratio = min(image.shape[:2]) / min(height, width)
+        scale_range = (self.scale_range[0] * ratio, self.scale_range[1] * ratio)
+        patches = []
+        for i in chosen:
+            patch = cut_patch(source, targets["masks"][i].numpy().astype(bool), int(targets["classes"][i]))
+            patch = None if patch is None else jitter_patch(patch, rng, scale_range=scale_range,
+                                                            max_rotation=self.max_rotation)
+            if patch is not None:
+                patches.append(patch)
+        return paste_patches(image, masks, classes, patches, rng, crowd=crowd, avoid_instances=False,
+                             **self.paste_options)

@@ -67,3 +67,44 @@ def test_probability_zero_changes_nothing(record):
     out = DatasetMapper(is_train=True, augmentations=[paste(p=0.0)])(record, seed=0)
     assert torch.equal(out["image"], plain["image"])
     assert out["instances"]["classes"].tolist() == plain["instances"]["classes"].tolist() == [1, 2]
+
+
+@pytest.fixture
+def source_record(tmp_path) -> dict:
+    """Another 40x60 image holding one 8x10 object of class 3."""
+    path = tmp_path / "source.png"
+    pixels = np.zeros((40, 60, 3), dtype=np.uint8)
+    pixels[10:18, 20:30] = (0, 255, 0)
+    Image.fromarray(pixels).save(path)
+    thing = {"bbox": [20.0, 10.0, 30.0, 18.0], "category_id": 3, "iscrowd": 0,
+             "segmentation": [[20, 10, 30, 10, 30, 18, 20, 18]]}
+    return {"file_name": str(path), "image_id": 2, "height": 40, "width": 60, "annotations": [thing]}
+
+
+def cross(source_record, **kwargs):
+    from maskrcnn_ext.data.augmentations import CrossImageCopyPaste
+
+    return CrossImageCopyPaste(dataset=[source_record], scale_range=(1.0, 1.0), blend_sigma=0.0, p=1.0, **kwargs)
+
+
+def test_cross_image_paste_brings_the_other_images_instance_and_avoids_crowd(record, source_record):
+    mapper = DatasetMapper(is_train=True, augmentations=[cross(source_record)])
+    for seed in range(5):
+        inst = mapper(record, seed=seed)["instances"]
+        assert inst["classes"].tolist()[-1] == 3 and inst["masks"][-1].sum() == 80
+        assert not inst["masks"][-1][:20, :20].any()  # the crowd region
+        ys, xs = torch.nonzero(inst["masks"][-1], as_tuple=True)
+        assert inst["boxes"][-1].tolist() == [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]
+        for box, mask in zip(inst["boxes"][:-1], inst["masks"][:-1]):  # covered instances shrink to what is visible
+            ys, xs = torch.nonzero(mask, as_tuple=True)
+            assert box[0] <= xs.min() and box[2] >= xs.max() + 1
+
+
+def test_cross_image_paste_is_seeded_and_does_not_pickle_its_records(record, source_record):
+    import pickle
+
+    transform = cross(source_record)
+    mapper = DatasetMapper(is_train=True, augmentations=[transform])
+    a, b = mapper(record, seed=1), mapper(record, seed=1)
+    assert torch.equal(a["instances"]["masks"], b["instances"]["masks"]) and torch.equal(a["image"], b["image"])
+    assert transform._records is not None and pickle.loads(pickle.dumps(transform))._records is None
