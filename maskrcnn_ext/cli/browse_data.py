@@ -47,12 +47,16 @@ def run(args: argparse.Namespace) -> int:
         return 1
     names = _class_names(cfg.dataloader.train.dataset)
     written = 0
-    for sample in itertools.islice((s for batch in loader for s in batch), args.num):
-        image = sample["image"].permute(1, 2, 0).numpy()
-        drawn = draw_ground_truth(image, sample["instances"], names)
-        path = os.path.join(args.output, f"{written:03d}_image{sample['image_id']}.png")
-        save_image(path, drawn)
-        written += 1
-        logger.info("%s: %d instances, %dx%d", path, len(sample["instances"]["boxes"]), image.shape[1], image.shape[0])
+    try:
+        for sample in itertools.islice((s for batch in loader for s in batch), args.num):
+            image = sample["image"].permute(1, 2, 0).numpy()
+            path = os.path.join(args.output, f"{written:03d}_image{sample['image_id']}.png")
+            save_image(path, draw_ground_truth(image, sample["instances"], names))
+            written += 1
+            logger.info("%s: %d instances, %dx%d", path, len(sample["instances"]["boxes"]), image.shape[1],
+                        image.shape[0])
+    except Exception as e:  # a record that cannot be read or mapped: say which, keep what was written
+        sys.stderr.write(f"browse-data: stopped after {written} samples: {type(e).__name__}: {e}\n")
+        return 1
     sys.stdout.write(f"Wrote {written} training samples with their ground truth to {args.output}\n")
     return 0

@@ -7,6 +7,7 @@ data-loader worker or DDP rank.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ from .image_io import read_image
 from .mapper import CROWD_CLASS, annotations_to_targets
 
 __all__ = ["CrossImageCopyPaste", "SmallObjectCopyPaste"]
+
+logger = logging.getLogger(__name__)
 
 
 def _numpy_rng() -> np.random.Generator:
@@ -52,12 +55,16 @@ class _InstancePaste(v2.Transform):
         if not isinstance(sample, dict) or "masks" not in sample:
             raise TypeError(f"{type(self).__name__} needs the mapper's sample dict with instance masks "
                             "(DatasetMapper(use_masks=True))")
+        if sample["image"].dtype != torch.uint8:
+            raise TypeError(f"{type(self).__name__} needs a uint8 image, got {sample['image'].dtype}")
         if torch.rand(()) >= self.p:
             return sample
         image = sample["image"].as_subclass(torch.Tensor).permute(1, 2, 0).numpy()
+        mask_dtype = sample["masks"].dtype
         masks = sample["masks"].as_subclass(torch.Tensor).numpy().astype(bool)
         labels = sample["labels"].numpy()
-        boxes = sample["boxes"].as_subclass(torch.Tensor)
+        xyxy = v2.functional.convert_bounding_box_format(sample["boxes"], new_format=tv_tensors.BoundingBoxFormat.XYXY)
+        boxes = xyxy.as_subclass(torch.Tensor)
         is_crowd = labels == CROWD_CLASS
         things = np.nonzero(~is_crowd)[0]
         crowd = masks[is_crowd].any(axis=0) if is_crowd.any() else None
@@ -70,10 +77,10 @@ class _InstancePaste(v2.Transform):
         height, width = new_image.shape[:2]
         return {**sample,
                 "image": tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(new_image)).permute(2, 0, 1)),
-                "masks": tv_tensors.Mask(torch.from_numpy(np.concatenate([new_masks, masks[is_crowd]]))),
+                "masks": tv_tensors.Mask(torch.from_numpy(np.concatenate([new_masks, masks[is_crowd]])).to(mask_dtype)),
                 "labels": torch.from_numpy(np.concatenate([new_labels, labels[is_crowd]])),
-                "boxes": tv_tensors.BoundingBoxes(torch.cat([new_boxes, boxes[torch.from_numpy(is_crowd)]]),
-                                                  format="XYXY", canvas_size=(height, width))}
+                "boxes": tv_tensors.wrap(torch.cat([new_boxes, boxes[torch.from_numpy(is_crowd)]]), like=xyxy,
+                                         canvas_size=(height, width))}
 
 
 class SmallObjectCopyPaste(_InstancePaste):
@@ -88,20 +95,18 @@ class SmallObjectCopyPaste(_InstancePaste):
         scale_range: random rescale of each copy.
         max_rotation: random rotation of each copy, degrees either way.
         blend_sigma: Gaussian blur of the paste's alpha (pixels); 0 pastes hard-edged.
-        min_visible_area: drop an instance left with fewer visible pixels by a paste.
         max_tries: random positions tried per copy before it is skipped.
         p: probability of augmenting an image at all.
     """
 
     def __init__(self, *, area_threshold: float = 32.0 ** 2, copies: int = 1,
                  scale_range: tuple[float, float] = (0.8, 1.2), max_rotation: float = 15.0,
-                 blend_sigma: float = 0.0, min_visible_area: int = 4, max_tries: int = 20, p: float = 1.0) -> None:
+                 blend_sigma: float = 0.0, max_tries: int = 20, p: float = 1.0) -> None:
         super().__init__(p=p)
         if copies < 0:
             raise ValueError(f"copies must be >= 0, got {copies}")
         self.options = dict(area_threshold=area_threshold, copies=copies, scale_range=tuple(scale_range),
-                            max_rotation=max_rotation, blend_sigma=blend_sigma,
-                            min_visible_area=min_visible_area, max_tries=max_tries)
+                            max_rotation=max_rotation, blend_sigma=blend_sigma, max_tries=max_tries)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in {**self.options, "p": self.p}.items())
@@ -124,8 +129,8 @@ class CrossImageCopyPaste(_InstancePaste):
         dataset: registered training dataset to draw sources from (usually the one being trained on),
             or a list of dataset records.
         max_instances: at most this many instances pasted per image.
-        scale_range, max_rotation, blend_sigma, min_visible_area, max_tries: as
-            :class:`SmallObjectCopyPaste`.
+        min_visible_area: drop an instance the pastes leave with fewer visible pixels.
+        scale_range, max_rotation, blend_sigma, max_tries: as :class:`SmallObjectCopyPaste`.
         p: probability of augmenting an image at all.
     """
 
@@ -161,6 +166,10 @@ class CrossImageCopyPaste(_InstancePaste):
         record = self.records()[int(rng.integers(len(self.records())))]
         source = read_image(record["file_name"])
         height, width = source.shape[:2]
+        if (height, width) != (record["height"], record["width"]):
+            logger.warning("CrossImageCopyPaste: %s decodes to %dx%d but is annotated %dx%d; not pasting from it",
+                           record["file_name"], width, height, record["width"], record["height"])
+            return image, masks, classes, np.arange(len(masks))
         targets = annotations_to_targets(record.get("annotations", []), height, width)
         count = len(targets["classes"])
         chosen = rng.permutation(count)[: int(rng.integers(1, min(count, self.max_instances) + 1))] if count else []

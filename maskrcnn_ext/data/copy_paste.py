@@ -57,25 +57,41 @@ def jitter_patch(patch: Patch, rng: np.random.Generator, *, scale_range: tuple[f
     scale = rng.uniform(*scale_range)
     angle = rng.uniform(-max_rotation, max_rotation)
     h, w = patch.mask.shape
-    rotation = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    # cv2 maps pixel centres: the patch's centre is ((w - 1) / 2, (h - 1) / 2).
+    rotation = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, scale)
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], dtype=np.float64) @ rotation.T
     out_w = max(1, int(np.ceil(corners[:, 0].max() - corners[:, 0].min())))
     out_h = max(1, int(np.ceil(corners[:, 1].max() - corners[:, 1].min())))
-    rotation[:, 2] += (out_w / 2 - w / 2, out_h / 2 - h / 2)  # centre the patch in the new canvas
+    rotation[:, 2] += ((out_w - 1) / 2 - (w - 1) / 2, (out_h - 1) / 2 - (h - 1) / 2)  # centre it in the canvas
+    # Replicating the border keeps interpolation at the object's edge from mixing in black, which
+    # would outline every copy; the mask alone decides what is pasted.
     pixels = cv2.warpAffine(patch.pixels, rotation, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT)
+                            borderMode=cv2.BORDER_REPLICATE)
     mask = cv2.warpAffine(patch.mask.astype(np.uint8), rotation, (out_w, out_h), flags=cv2.INTER_NEAREST,
                           borderMode=cv2.BORDER_CONSTANT).astype(bool)
     cut = cut_patch(pixels, mask, patch.cls)  # trim the empty border rotation leaves
     return cut
 
 
-def _alpha(mask: np.ndarray, blend_sigma: float) -> np.ndarray:
-    """``(h, w, 1)`` float32 blending weights: the mask, softened at its edge when ``blend_sigma > 0``."""
-    alpha = mask.astype(np.float32)
-    if blend_sigma > 0:
+def _blend(image: np.ndarray, patch: Patch, y: int, x: int, blend_sigma: float, blocked: np.ndarray) -> None:
+    """Composite ``patch`` into ``image`` (in place) with its top-left at ``(y, x)``.
+
+    With ``blend_sigma > 0`` the alpha is the mask blurred over a margin of 3 sigma around the patch
+    (whose pixels are extended by replication to fill it), so the edge fades both ways; the fade
+    never reaches ``blocked`` pixels (crowd regions).
+    """
+    pad = int(np.ceil(3 * blend_sigma)) if blend_sigma > 0 else 0
+    pixels = cv2.copyMakeBorder(patch.pixels, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else patch.pixels
+    alpha = np.pad(patch.mask, pad).astype(np.float32)
+    if pad:
         alpha = cv2.GaussianBlur(alpha, (0, 0), blend_sigma)
-    return alpha[:, :, None]
+    height, width = image.shape[:2]
+    y0, x0 = max(0, y - pad), max(0, x - pad)
+    y1, x1 = min(height, y + patch.mask.shape[0] + pad), min(width, x + patch.mask.shape[1] + pad)
+    window = (slice(y0 - (y - pad), y1 - (y - pad)), slice(x0 - (x - pad), x1 - (x - pad)))
+    alpha = np.where(blocked[y0:y1, x0:x1], 0.0, alpha[window])[:, :, None]
+    region = image[y0:y1, x0:x1]
+    image[y0:y1, x0:x1] = (region * (1 - alpha) + pixels[window] * alpha).round().clip(0, 255).astype(np.uint8)
 
 
 def _free_position(patch_mask: np.ndarray, blocked: np.ndarray, rng: np.random.Generator,
@@ -106,19 +122,23 @@ def paste_patches(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, pat
         crowd: ``(H, W)`` crowd regions; never pasted over.
         avoid_instances: place patches only where they cover no existing (or already pasted)
             instance; otherwise they may occlude them, and occluded pixels leave their masks.
-        blend_sigma: Gaussian blur (pixels) of the paste's alpha; 0 pastes hard-edged.
+        blend_sigma: Gaussian blur (pixels) of the paste's alpha, feathering its edge over 3 sigma
+            either way (the instance mask stays the hard one); 0 pastes hard-edged.
         min_visible_area: an instance (old or new) that a later paste partly covers is dropped when
-            fewer visible pixels than this are left; one fully covered is always dropped.
+            fewer visible pixels than this (at least 1) are left, so one fully covered always is.
         max_tries: random positions tried per patch; a patch with no free position is skipped.
 
     Returns:
         The new image, masks ``(N', H, W)``, classes ``(N',)`` and ``origin`` ``(N',)``: the input
         index of each kept instance, -1 for a pasted one.
     """
-    image, masks, classes = image.copy(), masks.copy(), classes.copy()
+    if image.dtype != np.uint8:
+        raise TypeError(f"copy-paste needs a uint8 image, got {image.dtype}")
+    min_visible_area = max(1, min_visible_area)
+    image, masks, classes = image.copy(), masks.astype(bool), classes.copy()
     areas_before = [int(m.sum()) for m in masks]
-    blocked = np.zeros(image.shape[:2], dtype=bool) if crowd is None else crowd.copy()
-    occupied = masks.any(axis=0) if len(masks) else np.zeros_like(blocked)
+    blocked = np.zeros(image.shape[:2], dtype=bool) if crowd is None else np.asarray(crowd, dtype=bool)
+    occupied = masks.any(axis=0)
     new_masks, new_classes = [], []
     skipped = 0
     for patch in patches:
@@ -129,17 +149,17 @@ def paste_patches(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, pat
         y, x = position
         h, w = patch.mask.shape
         region = (slice(y, y + h), slice(x, x + w))
-        alpha = _alpha(patch.mask, blend_sigma)
-        image[region] = (image[region] * (1 - alpha) + patch.pixels * alpha).round().astype(np.uint8)
+        _blend(image, patch, y, x, blend_sigma, blocked)
+        if not avoid_instances:  # only then can a paste cover something; only its region changes
+            masks[(slice(None), *region)] &= ~patch.mask
+            for m in new_masks:
+                m[region] &= ~patch.mask
         full = np.zeros_like(blocked)
         full[region] = patch.mask
-        masks &= ~full  # what the paste covers is no longer visible underneath
-        for m in new_masks:
-            m &= ~full
         new_masks.append(full)
         new_classes.append(patch.cls)
         areas_before.append(int(patch.mask.sum()))
-        occupied |= full
+        occupied[region] |= patch.mask
     if skipped:
         logger.debug("copy-paste: %d of %d patches found no free position and were skipped", skipped, len(patches))
     if new_masks:
@@ -158,7 +178,7 @@ def paste_patches(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, pat
 def small_object_copy_paste(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
                             *, crowd: np.ndarray | None = None, area_threshold: float = 32.0 ** 2,
                             copies: int = 1, scale_range: tuple[float, float] = (0.8, 1.2),
-                            max_rotation: float = 15.0, blend_sigma: float = 0.0, min_visible_area: int = 4,
+                            max_rotation: float = 15.0, blend_sigma: float = 0.0,
                             max_tries: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Paste every small instance ``copies`` more times in the same image (Kisantal et al. 2019),
     jittered in scale and rotation, where no instance and no crowd region lies.
@@ -166,7 +186,8 @@ def small_object_copy_paste(image: np.ndarray, masks: np.ndarray, classes: np.nd
     Args:
         area_threshold: instances with fewer mask pixels than this are small (COCO's small bucket,
             32², measured at the size of the image given: apply after resizing to the training scale).
-        Others: as :func:`paste_patches` and :func:`jitter_patch`.
+        Others: as :func:`paste_patches` and :func:`jitter_patch`. Copies never cover an instance,
+            so every input instance is kept unchanged.
 
     Returns:
         As :func:`paste_patches`.
@@ -180,4 +201,4 @@ def small_object_copy_paste(image: np.ndarray, masks: np.ndarray, classes: np.nd
             if jittered is not None:
                 patches.append(jittered)
     return paste_patches(image, masks, classes, patches, rng, crowd=crowd, avoid_instances=True,
-                         blend_sigma=blend_sigma, min_visible_area=min_visible_area, max_tries=max_tries)
+                         blend_sigma=blend_sigma, max_tries=max_tries)

@@ -94,7 +94,7 @@ class DatasetMapper:
         self.is_train = is_train
         self.use_masks = use_masks
         self.augmentations = list(augmentations)
-        self.keep_crowd = is_train and use_masks and any(getattr(a, "needs_crowd", False) for a in self.augmentations)
+        self.keep_crowd = is_train and use_masks and any(_needs_crowd(a) for a in self.augmentations)
         steps = list(self.augmentations)
         if is_train:
             # Clamp first: geometric transforms may push boxes off the canvas, which Sanitize only
@@ -180,6 +180,12 @@ class DatasetMapper:
                 instances = {k: v[instances["classes"] != CROWD_CLASS] for k, v in instances.items()}
             result["instances"] = instances
         return result
+
+
+def _needs_crowd(transform: Any) -> bool:
+    """Whether a transform, or one it wraps (``RandomApply``, ``Compose``...), asks for crowd regions."""
+    return bool(getattr(transform, "needs_crowd", False)) or any(
+        _needs_crowd(t) for t in getattr(transform, "transforms", ()))
 
 
 def _labels(sample: dict[str, Any]) -> Any:

@@ -33,3 +33,12 @@ def test_odd_mask_size_is_refused():
     cfg = LazyConfig.load(TINY)
     with pytest.raises(ValueError, match="even"):
         small_object_preset(cfg.model, cfg.dataloader, mask_size=55)
+
+
+def test_preset_resizes_an_mlp_mask_head_and_refuses_c4_heads():
+    mlp = LazyConfig.load(str(REPO / "projects/MaskRCNN-Ablations/configs/shapes/e_mlp_2fc.py"))
+    small_object_preset(mlp.model, mlp.dataloader, mask_size=56)
+    assert (mlp.model.roi_heads.mask_head.pooler_resolution, mlp.model.roi_heads.mask_head.mask_size) == (28, 56)
+    c4 = LazyConfig.load(str(REPO / "projects/MaskRCNN-Ablations/configs/shapes/a_R_50_C4.py"))
+    with pytest.raises(ValueError, match="FPN-style"):
+        small_object_preset(c4.model, c4.dataloader)

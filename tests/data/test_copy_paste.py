@@ -130,3 +130,25 @@ def test_jitter_scales_area_and_keeps_the_class():
         out = jitter_patch(patch, rng, scale_range=(0.8, 1.2), max_rotation=15)
         assert out.cls == 5 and 0.55 * 100 <= out.mask.sum() <= 1.5 * 100
         assert out.pixels.shape[:2] == out.mask.shape
+
+
+def test_jittered_copies_have_no_dark_rim():
+    patch = Patch(np.full((12, 9, 3), 200, np.uint8), np.ones((12, 9), bool), cls=0)
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        out = jitter_patch(patch, rng, scale_range=(0.8, 1.2), max_rotation=15)
+        assert (out.pixels[out.mask] == 200).all()
+
+
+def test_blending_feathers_the_edge_outwards_but_never_into_crowd():
+    image = np.zeros((40, 40, 3), np.uint8)
+    crowd = np.zeros((40, 40), bool)
+    crowd[:, :5] = True
+    patch = Patch(np.full((10, 10, 3), 200, np.uint8), np.ones((10, 10), bool), cls=0)
+    rng = np.random.default_rng(0)
+    out, masks, _, _ = paste_patches(image, np.zeros((0, 40, 40), bool), np.zeros(0, np.int64), [patch], rng,
+                                     crowd=crowd, blend_sigma=2.0)
+    ys, xs = np.nonzero(masks[0])
+    inside = out[ys.min() + 5, xs.min() + 5, 0]
+    assert inside > 150 and 0 < out[ys.min() + 5, xs.min() - 1, 0] < inside  # soft on both sides of the edge
+    assert (out[crowd] == 0).all() and masks[0].sum() == 100  # the instance mask stays the hard one
