@@ -33,6 +33,7 @@ def test_config_builds_and_trains_one_step(path):
     losses = model(tiny_batch(cfg.model.roi_heads.num_classes))
     assert all(k.startswith("loss_") for k in losses)
     assert ("loss_mask" in losses) == (cfg.model.roi_heads.get("mask_head") is not None)
+    assert ("loss_maskiou" in losses) == (cfg.model.roi_heads.get("maskiou_head") is not None)
     total = sum(losses.values())
     assert torch.isfinite(total)
     optimizer.zero_grad()
