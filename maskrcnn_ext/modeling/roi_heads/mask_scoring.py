@@ -10,7 +10,6 @@ import torch
 from torch import Tensor, nn
 
 from ..registry import ROI_HEADS_REGISTRY
-from .mask_head import mask_targets
 from .maskiou_head import fraction_inside_boxes, maskiou_targets
 from .res5_roi_heads import Res5ROIHeads
 from .roi_heads import StandardROIHeads
@@ -41,7 +40,7 @@ class MaskScoringMixin:
         losses = super().mask_loss(roi_features, mask_logits, positives, targets)
         classes = torch.cat([p["gt_classes"] for p in positives])
         probs = self.mask_loss_fn.probs(mask_logits, classes)
-        gt_roi_masks = mask_targets(positives, [t["masks"] for t in targets], mask_logits.shape[-1])
+        gt_roi_masks = torch.cat([p["mask_targets"] for p in positives])
         inside = torch.cat([fraction_inside_boxes(t["masks"], p["gt_index"], p["boxes"])
                             for p, t in zip(positives, targets)])
         with torch.no_grad():

@@ -66,4 +66,6 @@ class Res5ROIHeads(StandardROIHeads):
         starts = torch.tensor([0] + [len(s["boxes"]) for s in sampled[:-1]], device=res5.device).cumsum(0)
         roi_features = res5[torch.cat([k + start for k, start in zip(keep, starts)])]
         positives = [_select(s, k) for s, k in zip(sampled, keep)]
-        return self.mask_loss(roi_features, self.mask_head(roi_features), positives, targets)
+        mask_logits = self.mask_head(roi_features)
+        return self.mask_loss(roi_features, mask_logits, self._with_mask_targets(positives, targets, mask_logits),
+                              targets)

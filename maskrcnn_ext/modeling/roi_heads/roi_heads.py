@@ -131,7 +131,16 @@ class StandardROIHeads(nn.Module):
         positives = [_select(s, self._mask_training_indices(s)) for s in sampled]
         roi_features = self.mask_features(features, [p["boxes"] for p in positives])
         mask_logits = self.mask_head(roi_features)
-        return self.mask_loss(roi_features, mask_logits, positives, targets)
+        return self.mask_loss(roi_features, mask_logits, self._with_mask_targets(positives, targets, mask_logits),
+                              targets)
+
+    @staticmethod
+    def _with_mask_targets(positives: list[dict[str, Tensor]], targets: list[dict[str, Tensor]],
+                           mask_logits: Tensor) -> list[dict[str, Tensor]]:
+        """Add each positive RoI's ground-truth mask cropped to it, ``mask_targets`` ``(P, M, M)``,
+        computed once for every loss that needs it."""
+        gt = mask_targets(positives, [t["masks"] for t in targets], mask_logits.shape[-1])
+        return [dict(p, mask_targets=g) for p, g in zip(positives, gt.split([len(p["boxes"]) for p in positives]))]
 
     def _mask_training_indices(self, sampled: dict[str, Tensor]) -> Tensor:
         """Indices into one image's sampled RoIs of those the mask branch trains on."""
@@ -153,10 +162,11 @@ class StandardROIHeads(nn.Module):
         Args:
             roi_features: ``(R, C, S, S)`` pooled features of the positive RoIs.
             mask_logits: ``(R, K, M, M)`` mask-head output.
-            positives: per image the positive RoIs (``boxes``, ``gt_classes``, ``gt_index``).
+            positives: per image the positive RoIs (``boxes``, ``gt_classes``, ``gt_index`` and
+                ``mask_targets``, their ground-truth masks cropped to them, ``(P, M, M)`` in {0, 1}).
             targets: per image ground truth with ``masks`` ``(G, H, W)``.
         """
-        gt = mask_targets(positives, [t["masks"] for t in targets], mask_logits.shape[-1])
+        gt = torch.cat([p["mask_targets"] for p in positives])
         classes = torch.cat([p["gt_classes"] for p in positives])
         return {"loss_mask": self.mask_loss_fn.loss(mask_logits, classes, gt) * self.mask_loss_weight}
 
