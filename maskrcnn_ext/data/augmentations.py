@@ -15,7 +15,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from .copy_paste import boxes_from_masks, cut_patch, jitter_patch, paste_patches, small_object_copy_paste
+from .copy_paste import PasteResult, cut_patch, jitter_patch, paste_patches, small_object_copy_paste
 from .image_io import read_image
 from .mapper import CROWD_CLASS, annotations_to_targets
 
@@ -44,10 +44,10 @@ class _InstancePaste(v2.Transform):
             raise ValueError(f"p must be in [0, 1], got {p}")
         self.p = p
 
-    def paste(self, image: np.ndarray, masks: np.ndarray, classes: np.ndarray, crowd: np.ndarray | None,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(H, W, 3)``, ``(N, H, W)``, ``(N,)`` and crowd ``(H, W)`` in; image, masks, classes and each
-        output instance's input index (-1 for a pasted one) out."""
+    def paste(self, image: np.ndarray, masks: np.ndarray, classes: np.ndarray, boxes: np.ndarray,
+              crowd: np.ndarray | None, rng: np.random.Generator) -> PasteResult:
+        """``(H, W, 3)`` uint8, ``(N, H, W)`` bool, ``(N,)``, XYXY ``(N, 4)`` and crowd ``(H, W)`` (or
+        None) in; see :class:`~maskrcnn_ext.data.copy_paste.PasteResult` for what comes out."""
         raise NotImplementedError
 
     def forward(self, *inputs: Any) -> Any:
@@ -59,28 +59,26 @@ class _InstancePaste(v2.Transform):
             raise TypeError(f"{type(self).__name__} needs a uint8 image, got {sample['image'].dtype}")
         if torch.rand(()) >= self.p:
             return sample
-        image = sample["image"].as_subclass(torch.Tensor).permute(1, 2, 0).numpy()
-        mask_dtype = sample["masks"].dtype
-        masks = sample["masks"].as_subclass(torch.Tensor).numpy().astype(bool)
+        masks = sample["masks"].as_subclass(torch.Tensor).to(torch.bool).numpy()
         labels = sample["labels"].numpy()
         xyxy = v2.functional.convert_bounding_box_format(sample["boxes"], new_format=tv_tensors.BoundingBoxFormat.XYXY)
-        boxes = xyxy.as_subclass(torch.Tensor)
+        boxes = xyxy.as_subclass(torch.Tensor).numpy()
         is_crowd = labels == CROWD_CLASS
-        things = np.nonzero(~is_crowd)[0]
         crowd = masks[is_crowd].any(axis=0) if is_crowd.any() else None
-        new_image, new_masks, new_labels, origin = self.paste(image, masks[things], labels[things], crowd, _numpy_rng())
-        new_boxes = torch.from_numpy(boxes_from_masks(new_masks))
-        for row in np.nonzero(origin >= 0)[0]:
-            source = things[origin[row]]
-            if np.array_equal(new_masks[row], masks[source]):
-                new_boxes[row] = boxes[source]
-        height, width = new_image.shape[:2]
+        things = ~is_crowd if crowd is not None else slice(None)  # indexing copies: only when needed
+        out = self.paste(sample["image"].as_subclass(torch.Tensor).permute(1, 2, 0).numpy(), masks[things],
+                         labels[things], boxes[things], crowd, _numpy_rng())
+        out_masks, out_labels, out_boxes = out.masks, out.classes, out.boxes
+        if crowd is not None:  # crowd regions go on to the model's ignore handling unchanged
+            out_masks = np.concatenate([out_masks, masks[is_crowd]])
+            out_labels = np.concatenate([out_labels, labels[is_crowd]])
+            out_boxes = np.concatenate([out_boxes, boxes[is_crowd]])
+        height, width = out.image.shape[:2]
         return {**sample,
-                "image": tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(new_image)).permute(2, 0, 1)),
-                "masks": tv_tensors.Mask(torch.from_numpy(np.concatenate([new_masks, masks[is_crowd]])).to(mask_dtype)),
-                "labels": torch.from_numpy(np.concatenate([new_labels, labels[is_crowd]])),
-                "boxes": tv_tensors.wrap(torch.cat([new_boxes, boxes[torch.from_numpy(is_crowd)]]), like=xyxy,
-                                         canvas_size=(height, width))}
+                "image": tv_tensors.Image(torch.from_numpy(out.image).permute(2, 0, 1)),
+                "masks": tv_tensors.Mask(torch.from_numpy(out_masks).to(sample["masks"].dtype)),
+                "labels": torch.from_numpy(out_labels),
+                "boxes": tv_tensors.wrap(torch.from_numpy(out_boxes), like=xyxy, canvas_size=(height, width))}
 
 
 class SmallObjectCopyPaste(_InstancePaste):
@@ -111,8 +109,8 @@ class SmallObjectCopyPaste(_InstancePaste):
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in {**self.options, "p": self.p}.items())
 
-    def paste(self, image, masks, classes, crowd, rng):
-        return small_object_copy_paste(image, masks, classes, rng, crowd=crowd, **self.options)
+    def paste(self, image, masks, classes, boxes, crowd, rng):
+        return small_object_copy_paste(image, masks, classes, rng, boxes=boxes, crowd=crowd, **self.options)
 
 
 class CrossImageCopyPaste(_InstancePaste):
@@ -162,14 +160,14 @@ class CrossImageCopyPaste(_InstancePaste):
             self._records = get_dataset_records(self.dataset)
         return self._records
 
-    def paste(self, image, masks, classes, crowd, rng):
+    def paste(self, image, masks, classes, boxes, crowd, rng):
         record = self.records()[int(rng.integers(len(self.records())))]
         source = read_image(record["file_name"])
         height, width = source.shape[:2]
         if (height, width) != (record["height"], record["width"]):
             logger.warning("CrossImageCopyPaste: %s decodes to %dx%d but is annotated %dx%d; not pasting from it",
                            record["file_name"], width, height, record["width"], record["height"])
-            return image, masks, classes, np.arange(len(masks))
+            return PasteResult(image, masks, classes, np.arange(len(masks)), boxes)
         targets = annotations_to_targets(record.get("annotations", []), height, width)
         count = len(targets["classes"])
         chosen = rng.permutation(count)[: int(rng.integers(1, min(count, self.max_instances) + 1))] if count else []
@@ -182,5 +180,5 @@ class CrossImageCopyPaste(_InstancePaste):
                                                             max_rotation=self.max_rotation)
             if patch is not None:
                 patches.append(patch)
-        return paste_patches(image, masks, classes, patches, rng, crowd=crowd, avoid_instances=False,
+        return paste_patches(image, masks, classes, patches, rng, boxes=boxes, crowd=crowd, avoid_instances=False,
                              **self.paste_options)

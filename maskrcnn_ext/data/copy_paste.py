@@ -11,12 +11,14 @@ the same output.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-__all__ = ["Patch", "boxes_from_masks", "cut_patch", "jitter_patch", "paste_patches", "small_object_copy_paste"]
+__all__ = ["Patch", "PasteResult", "boxes_from_masks", "cut_patch", "jitter_patch", "paste_patches", "small_object_copy_paste"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,20 +32,42 @@ class Patch:
     cls: int
 
 
+class PasteResult(NamedTuple):
+    """What a paste returns: the new image ``(H, W, 3)``, masks ``(N', H, W)`` bool, classes ``(N',)``,
+    ``origin`` ``(N',)`` (each kept instance's input index, -1 for a pasted one) and XYXY ``boxes``
+    ``(N', 4)`` float32 (an input instance's own box unless a paste covered part of it)."""
+
+    image: np.ndarray
+    masks: np.ndarray
+    classes: np.ndarray
+    origin: np.ndarray
+    boxes: np.ndarray
+
+
+def _extent(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` of a 2-D bool mask's pixels, ``x1 == x0`` when it is empty."""
+    # One C pass: cv2 reads a single-channel 8-bit image as the set of its non-zero pixels.
+    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
+    return x, y, x + w, y + h
+
+
 def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     """``(N, 4)`` float32 XYXY boxes enclosing each mask's pixels (pixel edges, so a single pixel at
     (x, y) gives ``[x, y, x + 1, y + 1]``); all zeros for an empty mask."""
     boxes = np.zeros((len(masks), 4), dtype=np.float32)
     for i, mask in enumerate(masks):
-        ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-        if len(ys):
-            boxes[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
+        boxes[i] = _extent(mask)
     return boxes
+
+
+def _areas(masks: np.ndarray) -> np.ndarray:
+    """``(N,)`` pixel count of each of ``(N, H, W)`` bool masks."""
+    return np.array([np.count_nonzero(mask) for mask in masks], dtype=np.int64)  # sum() would cast to int
 
 
 def cut_patch(image: np.ndarray, mask: np.ndarray, cls: int) -> Patch | None:
     """The tight crop of one instance; None for an empty mask."""
-    x0, y0, x1, y1 = boxes_from_masks(mask[None])[0].astype(int)
+    x0, y0, x1, y1 = _extent(mask)
     if x1 <= x0:
         return None
     return Patch(image[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].copy(), cls)
@@ -59,18 +83,16 @@ def jitter_patch(patch: Patch, rng: np.random.Generator, *, scale_range: tuple[f
     h, w = patch.mask.shape
     # cv2 maps pixel centres: the patch's centre is ((w - 1) / 2, (h - 1) / 2).
     rotation = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, scale)
-    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], dtype=np.float64) @ rotation.T
-    out_w = max(1, int(np.ceil(corners[:, 0].max() - corners[:, 0].min())))
-    out_h = max(1, int(np.ceil(corners[:, 1].max() - corners[:, 1].min())))
+    cos, sin = abs(rotation[0, 0]), abs(rotation[0, 1])  # scale * |cos|, scale * |sin|
+    out_w, out_h = max(1, math.ceil(w * cos + h * sin)), max(1, math.ceil(w * sin + h * cos))
     rotation[:, 2] += ((out_w - 1) / 2 - (w - 1) / 2, (out_h - 1) / 2 - (h - 1) / 2)  # centre it in the canvas
     # Replicating the border keeps interpolation at the object's edge from mixing in black, which
     # would outline every copy; the mask alone decides what is pasted.
     pixels = cv2.warpAffine(patch.pixels, rotation, (out_w, out_h), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_REPLICATE)
-    mask = cv2.warpAffine(patch.mask.astype(np.uint8), rotation, (out_w, out_h), flags=cv2.INTER_NEAREST,
-                          borderMode=cv2.BORDER_CONSTANT).astype(bool)
-    cut = cut_patch(pixels, mask, patch.cls)  # trim the empty border rotation leaves
-    return cut
+    mask = cv2.warpAffine(patch.mask.view(np.uint8), rotation, (out_w, out_h), flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT).view(bool)
+    return cut_patch(pixels, mask, patch.cls)  # trim the empty border rotation leaves
 
 
 def _blend(image: np.ndarray, patch: Patch, y: int, x: int, blend_sigma: float, blocked: np.ndarray) -> None:
@@ -78,47 +100,91 @@ def _blend(image: np.ndarray, patch: Patch, y: int, x: int, blend_sigma: float, 
 
     With ``blend_sigma > 0`` the alpha is the mask blurred over a margin of 3 sigma around the patch
     (whose pixels are extended by replication to fill it), so the edge fades both ways; the fade
-    never reaches ``blocked`` pixels (crowd regions).
+    never reaches ``blocked`` pixels (crowd regions). A hard paste never touches them anyway: its
+    position was chosen clear of them.
     """
-    pad = int(np.ceil(3 * blend_sigma)) if blend_sigma > 0 else 0
-    pixels = cv2.copyMakeBorder(patch.pixels, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else patch.pixels
-    alpha = np.pad(patch.mask, pad).astype(np.float32)
-    if pad:
-        alpha = cv2.GaussianBlur(alpha, (0, 0), blend_sigma)
+    h, w = patch.mask.shape
+    if blend_sigma <= 0:
+        np.copyto(image[y:y + h, x:x + w], patch.pixels, where=patch.mask[:, :, None])
+        return
+    pad = int(np.ceil(3 * blend_sigma))
+    pixels = cv2.copyMakeBorder(patch.pixels, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    alpha = cv2.copyMakeBorder(patch.mask.astype(np.float32), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), blend_sigma)
     height, width = image.shape[:2]
     y0, x0 = max(0, y - pad), max(0, x - pad)
-    y1, x1 = min(height, y + patch.mask.shape[0] + pad), min(width, x + patch.mask.shape[1] + pad)
+    y1, x1 = min(height, y + h + pad), min(width, x + w + pad)
     window = (slice(y0 - (y - pad), y1 - (y - pad)), slice(x0 - (x - pad), x1 - (x - pad)))
     alpha = np.where(blocked[y0:y1, x0:x1], 0.0, alpha[window])[:, :, None]
     region = image[y0:y1, x0:x1]
     image[y0:y1, x0:x1] = (region * (1 - alpha) + pixels[window] * alpha).round().clip(0, 255).astype(np.uint8)
 
 
-def _free_position(patch_mask: np.ndarray, blocked: np.ndarray, rng: np.random.Generator,
+def _free_position(patch_mask: np.ndarray, forbidden: np.ndarray, rng: np.random.Generator,
                    max_tries: int) -> tuple[int, int] | None:
-    """A random top-left ``(y, x)`` where the patch fits in the image without touching ``blocked``."""
+    """A random top-left ``(y, x)`` where the patch fits in the image without touching ``forbidden``."""
     h, w = patch_mask.shape
-    height, width = blocked.shape
-    if h > height or w > width:
+    height, width = forbidden.shape
+    if h > height or w > width or max_tries < 1:
         return None
-    for _ in range(max_tries):
-        y, x = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
-        if not (blocked[y:y + h, x:x + w] & patch_mask).any():
+    # Scaled uniforms: several times cheaper than Generator.integers with per-axis bounds.
+    tries = (rng.random((max_tries, 2)) * (height - h + 1, width - w + 1)).astype(np.int64)
+    for y, x in tries.tolist():
+        if not np.logical_and(forbidden[y:y + h, x:x + w], patch_mask).any():
             return y, x
     return None
 
 
+def _place(patches: list[Patch], image: np.ndarray, forbidden: np.ndarray, blocked: np.ndarray,
+           rng: np.random.Generator, *, avoid_instances: bool, blend_sigma: float,
+           max_tries: int) -> list[tuple[int, int, Patch]]:
+    """Composite each patch into ``image`` (in place) at a free position; ``(y, x, patch)`` of each placed."""
+    placed = []
+    for patch in patches:
+        position = _free_position(patch.mask, forbidden, rng, max_tries)
+        if position is None:
+            continue
+        y, x = position
+        _blend(image, patch, y, x, blend_sigma, blocked)
+        if avoid_instances:
+            h, w = patch.mask.shape
+            forbidden[y:y + h, x:x + w] |= patch.mask
+        placed.append((y, x, patch))
+    if len(placed) < len(patches):
+        logger.debug("copy-paste: %d of %d patches found no free position and were skipped",
+                     len(patches) - len(placed), len(patches))
+    return placed
+
+
+def _occlude(masks: np.ndarray, placed: list[tuple[int, int, Patch]], first_pasted: int) -> np.ndarray:
+    """Remove from ``masks`` (in place) the pixels each paste covers of instances beneath it (inputs
+    and earlier pastes; paste ``j`` is row ``first_pasted + j``); which rows lost pixels ``(N',)``."""
+    covered = np.zeros(len(masks), dtype=bool)
+    for j, (y, x, patch) in enumerate(placed):
+        h, w = patch.mask.shape
+        below = masks[: first_pasted + j, y:y + h, x:x + w]
+        hit = np.nonzero(np.logical_and(below, patch.mask).any(axis=(1, 2)))[0]
+        if len(hit):
+            masks[hit, y:y + h, x:x + w] &= ~patch.mask
+            covered[hit] = True
+    return covered
+
+
 def paste_patches(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, patches: list[Patch],
-                  rng: np.random.Generator, *, crowd: np.ndarray | None = None, avoid_instances: bool = True,
-                  blend_sigma: float = 0.0, min_visible_area: int = 4, max_tries: int = 20
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  rng: np.random.Generator, *, boxes: np.ndarray | None = None, crowd: np.ndarray | None = None,
+                  avoid_instances: bool = True, blend_sigma: float = 0.0, min_visible_area: int = 4,
+                  max_tries: int = 20) -> PasteResult:
     """Paste ``patches`` at random positions, each on top of everything pasted before it.
+
+    Cost grows with the patches' size, not the image's, apart from a few whole-image passes.
 
     Args:
         image, masks, classes: the target image ``(H, W, 3)`` uint8, its masks ``(N, H, W)`` bool and
             classes ``(N,)``.
         patches: what to paste.
         rng: the source of every random choice.
+        boxes: ``(N, 4)`` XYXY boxes of the input instances, returned as they are for instances no
+            paste covers (an annotated box may differ from its mask's extent); from the masks if None.
         crowd: ``(H, W)`` crowd regions; never pasted over.
         avoid_instances: place patches only where they cover no existing (or already pasted)
             instance; otherwise they may occlude them, and occluded pixels leave their masks.
@@ -127,59 +193,37 @@ def paste_patches(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, pat
         min_visible_area: an instance (old or new) that a later paste partly covers is dropped when
             fewer visible pixels than this (at least 1) are left, so one fully covered always is.
         max_tries: random positions tried per patch; a patch with no free position is skipped.
-
-    Returns:
-        The new image, masks ``(N', H, W)``, classes ``(N',)`` and ``origin`` ``(N',)``: the input
-        index of each kept instance, -1 for a pasted one.
     """
     if image.dtype != np.uint8:
         raise TypeError(f"copy-paste needs a uint8 image, got {image.dtype}")
-    min_visible_area = max(1, min_visible_area)
-    image, masks, classes = image.copy(), masks.astype(bool), classes.copy()
-    areas_before = [int(m.sum()) for m in masks]
+    image, masks, n = image.copy(), np.asarray(masks, dtype=bool), len(masks)
     blocked = np.zeros(image.shape[:2], dtype=bool) if crowd is None else np.asarray(crowd, dtype=bool)
-    occupied = masks.any(axis=0)
-    new_masks, new_classes = [], []
-    skipped = 0
-    for patch in patches:
-        position = _free_position(patch.mask, blocked | occupied if avoid_instances else blocked, rng, max_tries)
-        if position is None:
-            skipped += 1
-            continue
-        y, x = position
+    forbidden = blocked | masks.any(axis=0) if avoid_instances else blocked
+    placed = _place(patches, image, forbidden, blocked, rng, avoid_instances=avoid_instances,
+                    blend_sigma=blend_sigma, max_tries=max_tries)
+    out_masks = np.zeros((n + len(placed), *image.shape[:2]), dtype=bool)
+    out_masks[:n] = masks
+    out_boxes = np.empty((len(out_masks), 4), dtype=np.float32)
+    out_boxes[:n] = boxes_from_masks(masks) if boxes is None else boxes
+    for row, (y, x, patch) in enumerate(placed, start=n):
         h, w = patch.mask.shape
-        region = (slice(y, y + h), slice(x, x + w))
-        _blend(image, patch, y, x, blend_sigma, blocked)
-        if not avoid_instances:  # only then can a paste cover something; only its region changes
-            masks[(slice(None), *region)] &= ~patch.mask
-            for m in new_masks:
-                m[region] &= ~patch.mask
-        full = np.zeros_like(blocked)
-        full[region] = patch.mask
-        new_masks.append(full)
-        new_classes.append(patch.cls)
-        areas_before.append(int(patch.mask.sum()))
-        occupied[region] |= patch.mask
-    if skipped:
-        logger.debug("copy-paste: %d of %d patches found no free position and were skipped", skipped, len(patches))
-    if new_masks:
-        masks = np.concatenate([masks, np.stack(new_masks)])
-        classes = np.concatenate([classes, np.asarray(new_classes, dtype=classes.dtype)])
-    # Drop what the pastes hid (mostly): an instance that lost pixels and kept fewer than
-    # min_visible_area. Instances that were that small (even empty) to begin with and were not
-    # covered stay.
-    after = masks.sum(axis=(1, 2))
-    before = np.asarray(areas_before, dtype=after.dtype).reshape(-1)
-    keep = (after == before) | (after >= min_visible_area)
-    origin = np.concatenate([np.arange(len(areas_before) - len(new_masks)), np.full(len(new_masks), -1)])
-    return image, masks[keep], classes[keep], origin[keep]
+        out_masks[row, y:y + h, x:x + w] = patch.mask
+        out_boxes[row] = np.add(_extent(patch.mask), (x, y, x, y))
+    keep = np.ones(len(out_masks), dtype=bool)
+    if not avoid_instances:  # only then can a paste cover something
+        covered = np.nonzero(_occlude(out_masks, placed, n))[0]
+        out_boxes[covered] = boxes_from_masks(out_masks[covered])
+        keep[covered] = _areas(out_masks[covered]) >= max(1, min_visible_area)
+    out_classes = np.concatenate([classes, np.asarray([p.cls for _, _, p in placed], dtype=classes.dtype)])
+    origin = np.concatenate([np.arange(n), np.full(len(placed), -1)])
+    return PasteResult(image, out_masks[keep], out_classes[keep], origin[keep], out_boxes[keep])
 
 
 def small_object_copy_paste(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
-                            *, crowd: np.ndarray | None = None, area_threshold: float = 32.0 ** 2,
-                            copies: int = 1, scale_range: tuple[float, float] = (0.8, 1.2),
-                            max_rotation: float = 15.0, blend_sigma: float = 0.0,
-                            max_tries: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                            *, boxes: np.ndarray | None = None, crowd: np.ndarray | None = None,
+                            area_threshold: float = 32.0 ** 2, copies: int = 1,
+                            scale_range: tuple[float, float] = (0.8, 1.2), max_rotation: float = 15.0,
+                            blend_sigma: float = 0.0, max_tries: int = 20) -> PasteResult:
     """Paste every small instance ``copies`` more times in the same image (Kisantal et al. 2019),
     jittered in scale and rotation, where no instance and no crowd region lies.
 
@@ -188,17 +232,16 @@ def small_object_copy_paste(image: np.ndarray, masks: np.ndarray, classes: np.nd
             32², measured at the size of the image given: apply after resizing to the training scale).
         Others: as :func:`paste_patches` and :func:`jitter_patch`. Copies never cover an instance,
             so every input instance is kept unchanged.
-
-    Returns:
-        As :func:`paste_patches`.
     """
-    areas = masks.sum(axis=(1, 2))
-    sources = [cut_patch(image, masks[i], int(classes[i])) for i in np.nonzero((areas > 0) & (areas < area_threshold))[0]]
+    masks = np.asarray(masks, dtype=bool)
+    areas = _areas(masks)
+    small = np.nonzero((areas > 0) & (areas < area_threshold))[0]
     patches = []
-    for source in sources:
+    for i in small:
+        source = cut_patch(image, masks[i], int(classes[i]))
         for _ in range(copies):
             jittered = jitter_patch(source, rng, scale_range=scale_range, max_rotation=max_rotation)
             if jittered is not None:
                 patches.append(jittered)
-    return paste_patches(image, masks, classes, patches, rng, crowd=crowd, avoid_instances=True,
+    return paste_patches(image, masks, classes, patches, rng, boxes=boxes, crowd=crowd, avoid_instances=True,
                          blend_sigma=blend_sigma, max_tries=max_tries)

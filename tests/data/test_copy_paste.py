@@ -37,7 +37,7 @@ def test_boxes_from_masks_use_pixel_edges():
 
 def test_small_instances_are_pasted_where_nothing_is():
     image, masks, classes = scene()
-    out_image, out_masks, out_classes, origin = small_object_copy_paste(
+    out_image, out_masks, out_classes, origin, out_boxes = small_object_copy_paste(
         image, masks, classes, np.random.default_rng(0), copies=3, area_threshold=32 ** 2, **no_jitter())
     assert out_classes.tolist() == [1, 2, 1, 1, 1]  # only the small square is copied
     assert origin.tolist() == [0, 1, -1, -1, -1]
@@ -63,14 +63,14 @@ def test_crowd_regions_are_never_pasted_over():
     image, masks, classes = scene()
     crowd = np.ones((H, W), dtype=bool)
     crowd[:, :30] = False  # only the left strip is free
-    _, out_masks, _, _ = small_object_copy_paste(image, masks, classes, np.random.default_rng(0), crowd=crowd, copies=4)
+    _, out_masks, _, _, _ = small_object_copy_paste(image, masks, classes, np.random.default_rng(0), crowd=crowd, copies=4)
     assert len(out_masks) > 2 and not (out_masks[2:] & crowd).any()
 
 
 def test_no_free_position_skips_the_paste_and_terminates():
     image, masks, classes = scene()
     crowd = np.ones((H, W), dtype=bool)
-    out_image, out_masks, out_classes, _ = small_object_copy_paste(image, masks, classes, np.random.default_rng(0),
+    out_image, out_masks, out_classes, _, out_boxes = small_object_copy_paste(image, masks, classes, np.random.default_rng(0),
                                                                   crowd=crowd, copies=5, max_tries=3)
     np.testing.assert_array_equal(out_image, image)
     np.testing.assert_array_equal(out_masks, masks)
@@ -80,7 +80,7 @@ def test_pasting_over_instances_updates_their_masks_and_drops_the_hidden():
     image, masks, classes = scene()
     cover = Patch(np.zeros((64, 80, 3), np.uint8), np.zeros((64, 80), bool), cls=3)
     cover.mask[:, :42] = True  # hides the small square entirely and 2 of the big square's 40 columns
-    out_image, out_masks, out_classes, origin = paste_patches(image, masks, classes, [cover],
+    out_image, out_masks, out_classes, origin, out_boxes = paste_patches(image, masks, classes, [cover],
                                                               np.random.default_rng(0), avoid_instances=False)
     assert out_classes.tolist() == [2, 3] and origin.tolist() == [1, -1]  # the small square is gone
     assert out_masks[0].sum() == 40 * 38 and not out_masks[0][:, :42].any()
@@ -92,7 +92,7 @@ def test_partly_hidden_instance_below_the_minimum_is_dropped():
     image, masks, classes = scene()
     cover = Patch(np.zeros((64, 80, 3), np.uint8), np.ones((64, 80), bool), cls=3)
     cover.mask[10:11, 10:13] = False  # 3 pixels of the small square stay visible
-    _, _, out_classes, _ = paste_patches(image, masks, classes, [cover], np.random.default_rng(0),
+    _, _, out_classes, _, _ = paste_patches(image, masks, classes, [cover], np.random.default_rng(0),
                                          avoid_instances=False, min_visible_area=4)
     assert out_classes.tolist() == [3]
 
@@ -112,7 +112,7 @@ def test_bad_input_passes_through(case):
     elif case == "crowd_only":
         crowd = np.zeros((H, W), bool)
         crowd[:20] = True
-    out_image, out_masks, out_classes, _ = small_object_copy_paste(image, masks, classes, np.random.default_rng(0),
+    out_image, out_masks, out_classes, _, out_boxes = small_object_copy_paste(image, masks, classes, np.random.default_rng(0),
                                                                   crowd=crowd, copies=2)
     assert out_image.shape == image.shape and len(out_masks) == len(out_classes) >= len(masks)
     np.testing.assert_array_equal(out_masks[:len(masks)], masks)  # the originals are all kept
@@ -146,7 +146,7 @@ def test_blending_feathers_the_edge_outwards_but_never_into_crowd():
     crowd[:, :5] = True
     patch = Patch(np.full((10, 10, 3), 200, np.uint8), np.ones((10, 10), bool), cls=0)
     rng = np.random.default_rng(0)
-    out, masks, _, _ = paste_patches(image, np.zeros((0, 40, 40), bool), np.zeros(0, np.int64), [patch], rng,
+    out, masks, _, _, _ = paste_patches(image, np.zeros((0, 40, 40), bool), np.zeros(0, np.int64), [patch], rng,
                                      crowd=crowd, blend_sigma=2.0)
     ys, xs = np.nonzero(masks[0])
     inside = out[ys.min() + 5, xs.min() + 5, 0]
