@@ -101,6 +101,19 @@ def build_trainer(cfg, model, resume: bool) -> tuple[SimpleTrainer, EvalHook, in
     return trainer, eval_hook, start_iter
 
 
+def load_for_evaluation(cfg, model, resume: bool) -> None:
+    """The run's last checkpoint (with ``--resume``) or ``train.init_checkpoint``, which must supply
+    every parameter: evaluating randomly initialised heads would report meaningless AP."""
+    checkpointer = Checkpointer(model, cfg.train.output_dir)
+    if resume and checkpointer.has_checkpoint():
+        checkpointer.resume_or_load(None, resume=True)
+        return
+    if not cfg.train.init_checkpoint:
+        raise ValueError("--eval-only needs weights: set train.init_checkpoint (a file, URL or zoo name) "
+                         "or pass --resume in a run directory with a checkpoint")
+    checkpointer.load_weights(cfg.train.init_checkpoint).require_complete("--eval-only")
+
+
 def main(args) -> dict:
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
@@ -110,7 +123,7 @@ def main(args) -> dict:
     logger.info("Model:\n%s", model)
 
     if args.eval_only:
-        Checkpointer(model, cfg.train.output_dir).resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
+        load_for_evaluation(cfg, model, args.resume)
         results = do_test(cfg, model)
     else:
         trainer, eval_hook, start_iter = build_trainer(cfg, model, args.resume)

@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("maskrcnn_ext.cli.compare", "compare ablation runs: AP tables over seeds, deltas, plots, config diffs"),
     "browse-data": ("maskrcnn_ext.cli.browse_data", "write training samples after all augmentations, ground truth drawn"),
     "calibrate": ("maskrcnn_ext.cli.calibrate", "how well predicted MaskIoU and box scores predict a run's mask IoU"),
+    "publish": ("maskrcnn_ext.cli.publish", "publish finished runs into a model zoo (hashed weights, manifest, table)"),
+    "predict": ("maskrcnn_ext.cli.predict", "run a zoo model, run or checkpoint on images; write pictures and COCO json"),
     "sweep": ("maskrcnn_ext.cli.sweep", "run a suite of configs x seeds, each into its own run directory (resumable)"),
 }
 

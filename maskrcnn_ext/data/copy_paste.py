@@ -18,7 +18,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-__all__ = ["Patch", "PasteResult", "boxes_from_masks", "cut_patch", "jitter_patch", "paste_patches", "small_object_copy_paste"]
+__all__ = ["Patch", "PasteResult", "boxes_from_masks", "cut_patch", "jitter_patch", "paste_patches",
+           "small_object_copy_paste"]
 
 logger = logging.getLogger(__name__)
 

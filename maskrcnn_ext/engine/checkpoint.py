@@ -57,6 +57,28 @@ class LoadReport:
             ]
         )
 
+    def require_complete(self, purpose: str) -> None:
+        """Raise unless every model tensor came from the checkpoint (no random heads left).
+
+        Args:
+            purpose: what needs the complete model, for the message (e.g. ``"--eval-only"``).
+        """
+        if self.shape_mismatch or self.missing:
+            raise ValueError(f"{purpose} needs every parameter from the checkpoint, but "
+                             f"{len(self.shape_mismatch) + len(self.missing)} would keep their random "
+                             f"initialisation:\n{self.summary()}")
+
+    def require_same_architecture(self, source: str) -> None:
+        """Raise when most of the checkpoint does not fit the model: it was trained for another one.
+
+        A different class count (a few head tensors) or extra tensors (a scoring head) pass.
+        """
+        unusable = [name for name, _, _ in self.shape_mismatch] + self.unexpected
+        if len(self.loaded) < len(unusable):
+            raise ValueError(f"{source} looks like a checkpoint of a different architecture: only "
+                             f"{len(self.loaded)} of its {len(self.loaded) + len(unusable)} tensors fit this "
+                             f"model; first mismatching keys: {', '.join(unusable[:_REPORT_NAMES])}")
+
 
 def _unwrap(model: nn.Module) -> nn.Module:
     wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
@@ -228,8 +250,18 @@ class Checkpointer:
         return {}
 
     def load_weights(self, path: str) -> LoadReport:
-        """Initialise the model from a weights file, refusing anything but tensors (``weights_only``)."""
-        _check_exists(path)
+        """Initialise the model from weights, refusing anything but tensors (``weights_only``).
+
+        Args:
+            path: a weights file, a URL to a zoo file, or a model name in the default zoo
+                (:func:`maskrcnn_ext.model_zoo.resolve_checkpoint`).
+
+        Raises:
+            ValueError: most of the checkpoint does not fit the model (another architecture).
+        """
+        from ..model_zoo.load import resolve_checkpoint
+
+        path = resolve_checkpoint(path)
         logger.info("Loading model weights from %s", path)
         data = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(data, Mapping) and isinstance(data.get(_MODEL_KEY), Mapping):
@@ -238,7 +270,9 @@ class Checkpointer:
             raise ValueError(
                 f"{path}: expected a state dict or a dict with a 'model' state dict, got {type(data).__name__}"
             )
-        return load_model_weights(self.model, data)
+        report = load_model_weights(self.model, data)
+        report.require_same_architecture(path)
+        return report
 
     def _resume(self, path: str) -> dict[str, Any]:
         _check_exists(path)

@@ -70,6 +70,9 @@ def _save_config(cfg: Any, output_dir: str, config_file: str) -> None:
         logger.exception("Could not save the resolved config to %s", path)
     if config_file:
         shutil.copyfile(config_file, os.path.join(output_dir, "config_source.py"))
+        # Where the config came from, for tools that name it later (the model zoo's table).
+        with open(os.path.join(output_dir, "config_source.txt"), "w", encoding="utf-8") as f:
+            f.write(os.path.relpath(config_file) + "\n")
 
 
 def _seed(cfg_seed: Any, rank: int) -> int:

@@ -141,7 +141,8 @@ def inference_on_dataset(
         num_warmup: leading batches left out of the timing.
 
     Returns:
-        ``evaluator.evaluate()``, or ``{}`` when ``evaluator`` is None.
+        ``evaluator.evaluate()`` plus ``{"inference": {"s_per_img": ...}}`` when images past the
+        warm-up were timed; ``{}`` when ``evaluator`` is None.
     """
     total_batches = _loader_length(data_loader)
     logger.info("Start inference on %s batches", total_batches if total_batches is not None else "?")
@@ -174,7 +175,12 @@ def inference_on_dataset(
                 last_log = now
 
     _log_summary(done_images, timed_images, timed_s)
-    return evaluator.evaluate() if evaluator is not None else {}
+    if evaluator is None:
+        return {}
+    results = evaluator.evaluate()
+    if results and timed_images:  # non-main ranks return {} and stay so
+        results = {**results, "inference": {"s_per_img": timed_s / timed_images}}
+    return results
 
 
 def _estimate_total(total_batches: int | None, done_images: int, done_batches: int) -> int | None:

@@ -7,11 +7,12 @@ import os
 import platform
 import random
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["collect_env_info", "seed_all"]
+__all__ = ["collect_env_info", "git_commit", "seed_all"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,3 +74,46 @@ def seed_all(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     logger.info("Seeded random, numpy and torch with %d", seed)
+
+
+def _git_dir(folder: Path) -> Path | None:
+    dot_git = folder / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
+        text = dot_git.read_text(encoding="utf-8").strip()
+        if text.startswith("gitdir:"):
+            return (folder / text[len("gitdir:"):].strip()).resolve()
+    return None
+
+
+def _resolve_ref(git_dir: Path, ref: str) -> str | None:
+    common = git_dir
+    if (git_dir / "commondir").is_file():
+        common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    for base in (git_dir, common):
+        if (base / ref).is_file():
+            return (base / ref).read_text(encoding="utf-8").strip()
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1] == ref:
+                return parts[0]
+    return None
+
+
+def git_commit(start: str | os.PathLike | None = None) -> str | None:
+    """The commit checked out in the git repository holding ``start`` (default: this package), read
+    from the ``.git`` folder without running git; None outside a repository or on any read error."""
+    folder = Path(start or Path(__file__).resolve().parent).resolve()
+    try:
+        for candidate in (folder, *folder.parents):
+            git_dir = _git_dir(candidate)
+            if git_dir is None:
+                continue
+            head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+            return _resolve_ref(git_dir, head[4:].strip()) if head.startswith("ref:") else head
+    except OSError:
+        return None
+    return None

@@ -84,7 +84,9 @@ def test_default_setup_fills_the_run_directory(tmp_path, monkeypatch):
 
     default_setup(cfg, args)
 
-    assert sorted(p.name for p in output_dir.iterdir()) == ["config.yaml", "config_source.py", "env.txt", "log.txt"]
+    assert sorted(p.name for p in output_dir.iterdir()) == ["config.yaml", "config_source.py", "config_source.txt",
+                                                            "env.txt", "log.txt"]
+    assert (output_dir / "config_source.txt").read_text().strip().endswith("my_config.py")
     assert _FakeLazyConfig.saved == [str(output_dir / "config.yaml")]
     assert (output_dir / "config_source.py").read_text() == "train = dict(max_iter=5)\n"
     assert "torch" in (output_dir / "env.txt").read_text()

@@ -1,0 +1,117 @@
+"""``maskrcnn-ext predict``: run a model on images and write pictures and COCO-format results.
+
+The model is a zoo name, a run directory (its ``config.yaml`` and final or last checkpoint), or a
+checkpoint with ``--config``. Inputs are image files, folders (every image in them) or glob patterns.
+Writes ``OUT/<image stem>.png`` (masks, boxes, class names, scores) and ``OUT/predictions.json`` (COCO
+results, with an ``images`` list mapping ids to files). An unreadable image is reported and skipped.
+Exit status: 0 every image done, 1 some image failed or the model could not be loaded.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="zoo name, run directory, or checkpoint file (with --config)")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    parser.add_argument("--output", "-o", type=Path, required=True, metavar="DIR", help="where to write")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="config of a checkpoint file")
+    parser.add_argument("--zoo", help="zoo folder or URL for a zoo name (default: $MASKRCNN_EXT_ZOO, else ./model_zoo)")
+    parser.add_argument("--score-thresh", type=float, default=0.5,
+                        help="draw instances scoring at least this (default 0.5)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Image paths named by files, folders and glob patterns, sorted and without duplicates."""
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += [p for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_EXTENSIONS]
+        elif path.is_file():
+            found.append(path)
+        else:
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
+            if not matches:
+                logger.warning("%s: no such file or folder, and no file matches it as a pattern", item)
+            found += [p for p in matches if p.is_file()]
+    return list(dict.fromkeys(found))
+
+
+def _run_checkpoint(run_dir: Path) -> Path:
+    final = run_dir / "model_final.pth"
+    if final.is_file():
+        return final
+    pointer = run_dir / "last_checkpoint"
+    if pointer.is_file() and (run_dir / pointer.read_text(encoding="utf-8").strip()).is_file():
+        return run_dir / pointer.read_text(encoding="utf-8").strip()
+    raise FileNotFoundError(f"{run_dir} has no model_final.pth and no last_checkpoint")
+
+
+def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any, Any, dict[str, Any]]:
+    """``(model, cfg, classes)`` for a zoo name, a run directory, or a checkpoint with its config;
+    ``classes`` holds ``class_names`` and ``contiguous_id_to_dataset_id``."""
+    from maskrcnn_ext.config import LazyConfig, instantiate
+    from maskrcnn_ext.engine.checkpoint import load_model_weights
+    from maskrcnn_ext.model_zoo import load_state, locate
+
+    path = Path(spec)
+    if path.is_dir():
+        config, weights = config or path / "config.yaml", _run_checkpoint(path)
+    elif path.is_file():
+        if config is None:
+            raise ValueError(f"{spec} is a checkpoint file: give its --config")
+        weights = path
+    else:
+        found = locate(spec, zoo=zoo)
+        cfg, weights = found.config, found.weights
+        classes = {k: found.manifest.get(k) for k in ("class_names", "contiguous_id_to_dataset_id")}
+    if config is not None:
+        cfg = LazyConfig.load(str(config))
+        classes = _dataset_classes(cfg)
+    model = instantiate(cfg.model)
+    load_model_weights(model, load_state(weights)).require_complete(f"predicting with {weights}")
+    return model, cfg, classes
+
+
+def _dataset_classes(cfg: Any) -> dict[str, Any]:
+    from maskrcnn_ext.data.catalog import MetadataCatalog
+
+    meta = MetadataCatalog.get(cfg.dataloader.test.dataset)
+    id_map = meta.get("thing_dataset_id_to_contiguous_id") or {}
+    return {"class_names": meta.get("thing_classes"),
+            "contiguous_id_to_dataset_id": {str(v): int(k) for k, v in id_map.items()}}
+
+
+def _resolve_device(name: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def run(args: argparse.Namespace) -> int:
+    from maskrcnn_ext.model_zoo import ZooError
+
+    try:
+        model, cfg, classes = load_model(args.model, config=args.config, zoo=args.zoo)
+    except (ZooError, ValueError, FileNotFoundError, KeyError) as e:
+        logger.error("cannot load the model %s: %s", args.model, e)
+        return 1
+    images = expand_inputs(args.inputs)
+    if not images:
+        logger.error("no images found in %s", " ".join(args.inputs))
+        return 1
+    from maskrcnn_ext.engine.predictor import predict_images
+
+    failed = predict_images(model, cfg, classes, images, args.output, score_thresh=args.score_thresh,
+                            device=_resolve_device(args.device))
+    return 1 if failed else 0

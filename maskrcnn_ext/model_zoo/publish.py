@@ -1,0 +1,220 @@
+"""Turn a finished run directory into a model-zoo entry: hash-named weights, a manifest, an index row."""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import re
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+import yaml
+
+from .. import __version__
+from ..analysis.runs import arm_name, read_metrics
+from ..engine.checkpoint import load_model_weights
+from ..utils.env import git_commit
+from .flops import count_flops, count_parameters
+from .index import read_index, write_index
+from .storage import ZooError, atomic_file, make_readable, sha256_of
+
+__all__ = ["publish_run"]
+
+logger = logging.getLogger(__name__)
+
+FINAL_CHECKPOINT = "model_final.pth"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def default_name(run_dir: Path) -> str:
+    """``<arm>`` for a plain run, ``<arm>-seed<k>`` for a sweep's ``<arm>/seed<k>`` run."""
+    arm = arm_name(run_dir)
+    return arm if arm == run_dir.name else f"{arm}-{run_dir.name}"
+
+
+def _final_state(run_dir: Path) -> dict[str, torch.Tensor]:
+    path = run_dir / FINAL_CHECKPOINT
+    if not path.is_file():
+        others = sorted(p.name for p in run_dir.glob("model_*.pth"))
+        found = f"it has {', '.join(others)}" if others else "it has no checkpoint at all"
+        raise ZooError(f"{run_dir} has no {FINAL_CHECKPOINT} ({found}); publish a finished run")
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    state = data.get("model", data) if isinstance(data, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ZooError(f"{path} holds no model state dict")
+    return {key: value.detach().clone().contiguous() for key, value in state.items()}
+
+
+def _final_metrics(run_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """The last eval row and a train-time summary; a run without evaluation is refused."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise ZooError(f"{run_dir} has no metrics.jsonl; publish needs the run's final evaluation")
+    train, evals = read_metrics(path)
+    if not evals:
+        raise ZooError(f"{path} has no evaluation row; evaluate the run first "
+                       "(train_net.py --eval-only ... writes one)")
+    times = [row["time"] for row in train.values() if "time" in row]
+    iterations = max(train) + 1 if train else None
+    timing = {}
+    if times and iterations:
+        timing = {"iterations": iterations, "s_per_iter": statistics.median(times)}
+        timing["train_time_s"] = timing["s_per_iter"] * iterations
+    final = dict(evals[max(evals)])
+    if "inference/s_per_img" not in final:  # runs from before the evaluator recorded it
+        seconds = _logged_inference_time(run_dir / "log.txt")
+        if seconds is not None:
+            final["inference/s_per_img"] = seconds
+    return final, timing
+
+
+def _logged_inference_time(log: Path) -> float | None:
+    """The last "Total inference time: ... (X s/img" of a run's log, if any."""
+    if not log.is_file():
+        return None
+    text = log.read_text(encoding="utf-8", errors="replace")
+    found = re.findall(r"Total inference time: \S+ \(([0-9.]+) s/img", text)
+    return float(found[-1]) if found else None
+
+
+def _write_weights(state: dict[str, torch.Tensor], zoo_dir: Path, name: str) -> tuple[Path, str]:
+    """Save ``state`` as ``<name>-<sha8>.pth``: written under a temporary name, hashed, re-read with
+    ``weights_only=True`` and compared tensor by tensor, then renamed."""
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=zoo_dir, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        digest = sha256_of(tmp)
+        reread = torch.load(tmp, map_location="cpu", weights_only=True)
+        if reread.keys() != state.keys() or not all(torch.equal(reread[k], state[k]) for k in state):
+            raise ZooError(f"the weights written to {tmp} do not read back equal; nothing was published")
+        path = zoo_dir / f"{name}-{digest[:8]}.pth"
+        make_readable(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path, digest
+
+
+def _class_info(cfg: Any) -> dict[str, Any]:
+    from ..data.catalog import MetadataCatalog
+
+    dataset = cfg.dataloader.test.dataset
+    meta = MetadataCatalog.get(dataset)
+    if meta.get("thing_classes") is None:
+        raise ZooError(f"the test dataset {dataset!r} has no class names registered; register it first")
+    id_map = meta.get("thing_dataset_id_to_contiguous_id") or {}
+    return {"class_names": list(meta.thing_classes), "dataset": dataset,
+            "contiguous_id_to_dataset_id": {str(v): int(k) for k, v in id_map.items()}}
+
+
+def _model_stats(cfg: Any, state: dict[str, torch.Tensor], run_dir: Path,
+                 input_size: tuple[int, int] | None) -> dict[str, Any]:
+    """Build the model, check the weights fit it exactly, count parameters and FLOPs."""
+    from ..config import instantiate
+    from ..engine.predictor import first_test_input
+
+    model = instantiate(cfg.model)
+    report = load_model_weights(model, state)
+    if report.shape_mismatch or report.missing or report.unexpected:
+        raise ZooError(f"{run_dir / FINAL_CHECKPOINT} does not fit the model of its own config.yaml:\n"
+                       f"{report.summary()}")
+    if input_size is None:
+        image, original = first_test_input(cfg)
+    else:
+        image, original = torch.zeros(3, *input_size, dtype=torch.uint8), tuple(input_size)
+    return {"params": count_parameters(model), "flops": count_flops(model, image, original_size=original)}
+
+
+def _drop_replaced(zoo_dir: Path, old: dict[str, Any] | None, index: dict[str, Any]) -> None:
+    if old is None:
+        return
+    still_used = {e["file"] for e in index["models"].values()} | {e["manifest"] for e in index["models"].values()}
+    for key in ("file", "manifest"):
+        if old[key] not in still_used and (zoo_dir / old[key]).is_file():
+            (zoo_dir / old[key]).unlink()
+            logger.info("Removed %s, replaced by the new entry", old[key])
+
+
+def publish_run(run_dir: str | os.PathLike, zoo_dir: str | os.PathLike, *, name: str | None = None,
+                input_size: tuple[int, int] | None = None, base_url: str | None = None) -> dict[str, Any]:
+    """Publish a finished run into a zoo folder; publishing the same weights again changes nothing.
+
+    Args:
+        run_dir: a run directory with ``config.yaml``, ``model_final.pth`` and an eval row in
+            ``metrics.jsonl``.
+        zoo_dir: the zoo folder (created if needed).
+        name: the model's name in the zoo; default :func:`default_name`.
+        input_size: ``(H, W)`` of a blank image for the FLOP count; default the first test image.
+        base_url: where the zoo folder will be served, for the links in ``MODEL_ZOO.md``.
+
+    Returns:
+        The model's index row.
+    """
+    from ..config import LazyConfig
+
+    run_dir, zoo_dir = Path(run_dir), Path(zoo_dir)
+    name = name or default_name(run_dir)
+    if not _NAME.match(name):
+        raise ZooError(f"model name {name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit")
+    if not (run_dir / "config.yaml").is_file():
+        raise ZooError(f"{run_dir} has no config.yaml; is it a run directory?")
+    metrics, timing = _final_metrics(run_dir)
+    state = _final_state(run_dir)
+    cfg = LazyConfig.load(str(run_dir / "config.yaml"))
+    stats = _model_stats(cfg, state, run_dir, input_size)
+    classes = _class_info(cfg)
+    index = read_index(str(zoo_dir))
+    weights, digest = _write_weights(state, zoo_dir, name)
+    previous = index["models"].get(name)
+    date = previous["date"] if previous and previous["sha256"] == digest else datetime.date.today().isoformat()
+    manifest = {
+        "name": name, "file": weights.name, "sha256": digest, "date": date,
+        "config": yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")),
+        "config_file": _config_source(run_dir), **classes, "metrics": metrics, "training": timing, **stats,
+        "versions": {"maskrcnn_ext": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__},
+        "git_commit": git_commit(),
+    }
+    manifest_name = f"{weights.stem}.json"
+    with atomic_file(zoo_dir / manifest_name, "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+    entry = {
+        "file": weights.name, "manifest": manifest_name, "sha256": digest, "date": date,
+        "config_file": manifest["config_file"], "box_ap": metrics.get("bbox/AP"), "mask_ap": metrics.get("segm/AP"),
+        "train_time_s": timing.get("train_time_s"), "inference_s_per_img": metrics.get("inference/s_per_img"),
+        "params": stats["params"], "flops": {k: stats["flops"][k] for k in ("gflops", "input_size")},
+    }
+    index["models"][name] = entry
+    if base_url:
+        index["base_url"] = base_url
+    write_index(zoo_dir, index)
+    _drop_replaced(zoo_dir, previous, index)
+    logger.info("Published %s as %s (sha256 %s) in %s", run_dir, name, digest, zoo_dir)
+    return entry
+
+
+def _config_source(run_dir: Path) -> str:
+    """The config file the run was launched with (relative to where it was launched), else ``config.yaml``."""
+    recorded = run_dir / "config_source.txt"
+    if recorded.is_file():
+        return recorded.read_text(encoding="utf-8").strip()
+    done = run_dir / "sweep_done.json"  # runs launched by a sweep before config_source.txt existed
+    if done.is_file():
+        try:
+            source = json.loads(done.read_text(encoding="utf-8")).get("config")
+        except json.JSONDecodeError:
+            source = None
+        if source:
+            parts = Path(source).parts
+            return str(Path(*parts[parts.index("projects"):])) if "projects" in parts else Path(source).name
+    return "config.yaml"

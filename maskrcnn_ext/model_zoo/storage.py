@@ -1,0 +1,148 @@
+"""Files of the model zoo: hashing, atomic writes, and fetching from a directory or a URL into a cache.
+
+Nothing partial is ever left under a final name: every file is written to a temporary name in its
+destination folder, checked, and only then renamed, and the temporary file is removed on any error.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+__all__ = ["ZooError", "atomic_file", "default_cache_dir", "fetch", "is_url", "make_readable", "read_text", "sha256_of"]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+_TIMEOUT_S = 30.0
+
+
+class ZooError(RuntimeError):
+    """A model-zoo operation failed; the message says which file or URL and why."""
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """``$MASKRCNN_EXT_CACHE``, else ``~/.cache/maskrcnn_ext``; downloads go to its ``zoo/``."""
+    root = os.environ.get("MASKRCNN_EXT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "maskrcnn_ext")
+    return Path(root) / "zoo"
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on a clean exit it is synced and renamed to ``path``,
+    on an error it is deleted and ``path`` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        make_readable(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def make_readable(path: str | os.PathLike) -> None:
+    """Give a temporary file (created owner-only) the permissions a new file gets under the umask,
+    so that a zoo folder can be served as it is."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def is_url(spec: str) -> bool:
+    return urllib.parse.urlparse(str(spec)).scheme in ("http", "https", "file")
+
+
+def _local_path(url: str) -> Path | None:
+    """The path a ``file://`` URL names, or None for other URLs."""
+    parsed = urllib.parse.urlparse(url)
+    return Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else None
+
+
+def _open_url(url: str) -> IO[bytes]:
+    try:
+        return urllib.request.urlopen(url, timeout=_TIMEOUT_S)  # noqa: S310 - schemes are checked by callers
+    except urllib.error.HTTPError as e:
+        raise ZooError(f"cannot download {url}: HTTP {e.code} {e.reason}; nothing was cached") from e
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise ZooError(f"cannot reach {url}: {reason}; nothing was cached") from e
+
+
+def read_text(location: str) -> str:
+    """The text at a URL or a local path (an index or a manifest)."""
+    local = _local_path(location) if is_url(location) else Path(location)
+    if local is not None:
+        if not local.is_file():
+            raise ZooError(f"{local} does not exist")
+        return local.read_text(encoding="utf-8")
+    with _open_url(location) as response:
+        return response.read().decode("utf-8")
+
+
+def _check_hash(actual: str, expected: str, source: str) -> None:
+    if not actual.startswith(expected.lower()):
+        raise ZooError(f"sha256 mismatch for {source}: expected {expected}, got {actual}; the file is "
+                       "corrupt or was replaced, and was not used")
+
+
+def fetch(url: str, expected_sha256: str, *, cache_dir: str | os.PathLike | None = None,
+          progress: Callable[[int], None] | None = None) -> Path:
+    """A verified local copy of the file at ``url``.
+
+    Args:
+        url: ``http(s)://`` or ``file://`` URL, or a local path.
+        expected_sha256: the full hex digest, or a prefix of it (at least 8 characters).
+        cache_dir: where downloads are kept (default :func:`default_cache_dir`); local files are
+            used in place, after checking their hash.
+        progress: called with the byte count of each downloaded chunk.
+
+    Raises:
+        ZooError: the URL is unreachable or the hash differs; no file is left in the cache then.
+    """
+    if len(expected_sha256) < 8:
+        raise ZooError(f"refusing to load {url} without a sha256 (got {expected_sha256!r})")
+    local = _local_path(url) if is_url(url) else Path(url)
+    if local is not None:
+        if not local.is_file():
+            raise ZooError(f"{local} does not exist")
+        _check_hash(sha256_of(local), expected_sha256, str(local))
+        return local
+    target = Path(cache_dir or default_cache_dir()) / Path(urllib.parse.urlparse(url).path).name
+    if target.is_file() and sha256_of(target).startswith(expected_sha256.lower()):
+        logger.info("Using the cached %s", target)
+        return target
+    logger.info("Downloading %s to %s", url, target)
+    digest = hashlib.sha256()
+    with _open_url(url) as response, atomic_file(target) as out:
+        for chunk in iter(lambda: response.read(_CHUNK), b""):
+            digest.update(chunk)
+            out.write(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        _check_hash(digest.hexdigest(), expected_sha256, url)  # raising here discards the download
+    return target
+
