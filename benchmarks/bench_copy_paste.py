@@ -6,6 +6,8 @@ Maps the same records with the small-object study's baseline mapper and with its
 median seconds per image and the ratio on / off.
 
     python benchmarks/bench_copy_paste.py [--images 100] [--rounds 5]
+    # COCO-scale mappers (640-800 px multi-scale resize) on your own COCO-format images
+    python benchmarks/bench_copy_paste.py --scale coco --json ann.json --image-root images/
 """
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ import time
 import torch
 
 from maskrcnn_ext.config import LazyConfig, instantiate
-from maskrcnn_ext.data import get_dataset_records
+from maskrcnn_ext.data import get_dataset_records, register_coco_instances
 
-CONFIGS = {"off": "projects/SmallObjects/configs/shapes/baseline.py",
-           "on": "projects/SmallObjects/configs/shapes/copy_paste.py"}
+CONFIGS = {scale: {"off": f"projects/SmallObjects/configs/{scale}/baseline.py",
+                   "on": f"projects/SmallObjects/configs/{scale}/copy_paste.py"} for scale in ("shapes", "coco")}
 
 
 def time_mapper(mapper, records: list[dict]) -> float:
@@ -29,15 +31,30 @@ def time_mapper(mapper, records: list[dict]) -> float:
     return (time.perf_counter() - start) / len(records)
 
 
+def load_records(args: argparse.Namespace, cfg) -> tuple[str, list[dict]]:
+    name = cfg.dataloader.train.dataset
+    if args.scale == "coco":
+        if not (args.json and args.image_root):
+            raise SystemExit("--scale coco needs --json and --image-root (COCO-format images of your own)")
+        name = "bench_copy_paste_images"
+        register_coco_instances(name, json_file=args.json, image_root=args.image_root)
+    records = get_dataset_records(name)
+    return name, (records * (args.images // len(records) + 1))[: args.images]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--scale", choices=sorted(CONFIGS), default="shapes",
+                        help="the study's CPU-scale mappers on shapes_small, or its COCO-scale ones")
+    parser.add_argument("--json", help="COCO annotations for --scale coco")
+    parser.add_argument("--image-root", help="image folder for --scale coco")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cfgs = {k: LazyConfig.load(v) for k, v in CONFIGS.items()}
+    cfgs = {k: LazyConfig.load(v) for k, v in CONFIGS[args.scale].items()}
     mappers = {k: instantiate(c.dataloader.train.mapper) for k, c in cfgs.items()}
-    records = get_dataset_records(cfgs["off"].dataloader.train.dataset)[: args.images]
+    dataset, records = load_records(args, cfgs["off"])
     for mapper in mappers.values():  # warm-up: file cache, lazy imports
         time_mapper(mapper, records[:10])
     times: dict[str, list[float]] = {"off": [], "on": []}
@@ -47,7 +64,7 @@ def main() -> None:
     off, on = statistics.median(times["off"]), statistics.median(times["on"])
     instances = {k: sum(len(mappers[k](r, seed=i)["instances"]["boxes"]) for i, r in enumerate(records[:20]))
                  for k in ("off", "on")}
-    print(f"{len(records)} images of {cfgs['off'].dataloader.train.dataset}, {args.rounds} rounds, 1 thread; "
+    print(f"{len(records)} images of {dataset} ({args.scale} mappers), {args.rounds} rounds, 1 thread; "
           f"instances in the first 20: {instances['off']} off, {instances['on']} on")
     print("| copy-paste | mapper s/img (median) |\n|---|---:|")
     print(f"| off | {off * 1e3:.2f} ms |\n| on | {on * 1e3:.2f} ms |")

@@ -59,15 +59,19 @@ class _InstancePaste(v2.Transform):
             raise TypeError(f"{type(self).__name__} needs a uint8 image, got {sample['image'].dtype}")
         if torch.rand(()) >= self.p:
             return sample
-        masks = sample["masks"].as_subclass(torch.Tensor).to(torch.bool).numpy()
+        masks = _bool_view(sample["masks"].as_subclass(torch.Tensor))
         labels = sample["labels"].numpy()
         xyxy = v2.functional.convert_bounding_box_format(sample["boxes"], new_format=tv_tensors.BoundingBoxFormat.XYXY)
         boxes = xyxy.as_subclass(torch.Tensor).numpy()
         is_crowd = labels == CROWD_CLASS
         crowd = masks[is_crowd].any(axis=0) if is_crowd.any() else None
         things = ~is_crowd if crowd is not None else slice(None)  # indexing copies: only when needed
-        out = self.paste(sample["image"].as_subclass(torch.Tensor).permute(1, 2, 0).numpy(), masks[things],
-                         labels[things], boxes[things], crowd, _numpy_rng())
+        # An HWC view of the CHW image: the paste keeps that memory layout, so no transposed copy is
+        # made on the way in or out.
+        image = sample["image"].as_subclass(torch.Tensor).permute(1, 2, 0).numpy()
+        out = self.paste(image, masks[things], labels[things], boxes[things], crowd, _numpy_rng())
+        if out.image is image:  # nothing was pasted
+            return sample
         out_masks, out_labels, out_boxes = out.masks, out.classes, out.boxes
         if crowd is not None:  # crowd regions go on to the model's ignore handling unchanged
             out_masks = np.concatenate([out_masks, masks[is_crowd]])
@@ -76,9 +80,22 @@ class _InstancePaste(v2.Transform):
         height, width = out.image.shape[:2]
         return {**sample,
                 "image": tv_tensors.Image(torch.from_numpy(out.image).permute(2, 0, 1)),
-                "masks": tv_tensors.Mask(torch.from_numpy(out_masks).to(sample["masks"].dtype)),
+                "masks": tv_tensors.Mask(_as_dtype(out_masks, sample["masks"].dtype)),
                 "labels": torch.from_numpy(out_labels),
                 "boxes": tv_tensors.wrap(torch.from_numpy(out_boxes), like=xyxy, canvas_size=(height, width))}
+
+
+def _bool_view(masks: torch.Tensor) -> np.ndarray:
+    """``(N, H, W)`` masks as a numpy bool array; without a copy for the mapper's 0/1 uint8 masks."""
+    if masks.dtype == torch.uint8:
+        return masks.numpy().view(np.bool_)  # valid because the mapper's masks hold only 0 and 1
+    return masks.to(torch.bool).numpy()
+
+
+def _as_dtype(masks: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    if dtype == torch.uint8:
+        return torch.from_numpy(masks.view(np.uint8))
+    return torch.from_numpy(masks).to(dtype)
 
 
 class SmallObjectCopyPaste(_InstancePaste):

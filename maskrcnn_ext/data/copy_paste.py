@@ -136,17 +136,16 @@ def _free_position(patch_mask: np.ndarray, forbidden: np.ndarray, rng: np.random
     return None
 
 
-def _place(patches: list[Patch], image: np.ndarray, forbidden: np.ndarray, blocked: np.ndarray,
-           rng: np.random.Generator, *, avoid_instances: bool, blend_sigma: float,
-           max_tries: int) -> list[tuple[int, int, Patch]]:
-    """Composite each patch into ``image`` (in place) at a free position; ``(y, x, patch)`` of each placed."""
+def _positions(patches: list[Patch], forbidden: np.ndarray, rng: np.random.Generator, *, avoid_instances: bool,
+               max_tries: int) -> list[tuple[int, int, Patch]]:
+    """A free position for each patch in turn, ``(y, x, patch)`` of those that found one; with
+    ``avoid_instances`` each placed patch is added to ``forbidden`` (in place)."""
     placed = []
     for patch in patches:
         position = _free_position(patch.mask, forbidden, rng, max_tries)
         if position is None:
             continue
         y, x = position
-        _blend(image, patch, y, x, blend_sigma, blocked)
         if avoid_instances:
             h, w = patch.mask.shape
             forbidden[y:y + h, x:x + w] |= patch.mask
@@ -177,7 +176,9 @@ def paste_patches(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, pat
                   max_tries: int = 20) -> PasteResult:
     """Paste ``patches`` at random positions, each on top of everything pasted before it.
 
-    Cost grows with the patches' size, not the image's, apart from a few whole-image passes.
+    Cost grows with the patches' size, not the image's, apart from a few whole-image passes. When
+    no patch finds a place the inputs themselves are returned (no copies); otherwise the image is
+    copied, never changed in place.
 
     Args:
         image, masks, classes: the target image ``(H, W, 3)`` uint8, its masks ``(N, H, W)`` bool and
@@ -197,11 +198,17 @@ def paste_patches(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, pat
     """
     if image.dtype != np.uint8:
         raise TypeError(f"copy-paste needs a uint8 image, got {image.dtype}")
-    image, masks, n = image.copy(), np.asarray(masks, dtype=bool), len(masks)
-    blocked = np.zeros(image.shape[:2], dtype=bool) if crowd is None else np.asarray(crowd, dtype=bool)
-    forbidden = blocked | masks.any(axis=0) if avoid_instances else blocked
-    placed = _place(patches, image, forbidden, blocked, rng, avoid_instances=avoid_instances,
-                    blend_sigma=blend_sigma, max_tries=max_tries)
+    masks, n = np.asarray(masks, dtype=bool), len(masks)
+    placed = []
+    if patches:
+        blocked = np.zeros(image.shape[:2], dtype=bool) if crowd is None else np.asarray(crowd, dtype=bool)
+        forbidden = blocked | masks.any(axis=0) if avoid_instances else blocked
+        placed = _positions(patches, forbidden, rng, avoid_instances=avoid_instances, max_tries=max_tries)
+    if not placed:  # nothing to copy: hand the inputs back as they are
+        return PasteResult(image, masks, classes, np.arange(n), boxes_from_masks(masks) if boxes is None else boxes)
+    image = np.array(image, order="K")  # a copy in the input's memory layout (CHW-backed stays so)
+    for y, x, patch in placed:
+        _blend(image, patch, y, x, blend_sigma, blocked)
     out_masks = np.zeros((n + len(placed), *image.shape[:2]), dtype=bool)
     out_masks[:n] = masks
     out_boxes = np.empty((len(out_masks), 4), dtype=np.float32)
@@ -210,13 +217,14 @@ def paste_patches(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, pat
         h, w = patch.mask.shape
         out_masks[row, y:y + h, x:x + w] = patch.mask
         out_boxes[row] = np.add(_extent(patch.mask), (x, y, x, y))
-    keep = np.ones(len(out_masks), dtype=bool)
-    if not avoid_instances:  # only then can a paste cover something
-        covered = np.nonzero(_occlude(out_masks, placed, n))[0]
-        out_boxes[covered] = boxes_from_masks(out_masks[covered])
-        keep[covered] = _areas(out_masks[covered]) >= max(1, min_visible_area)
     out_classes = np.concatenate([classes, np.asarray([p.cls for _, _, p in placed], dtype=classes.dtype)])
     origin = np.concatenate([np.arange(n), np.full(len(placed), -1)])
+    if avoid_instances:  # nothing was covered, so nothing is dropped
+        return PasteResult(image, out_masks, out_classes, origin, out_boxes)
+    keep = np.ones(len(out_masks), dtype=bool)
+    covered = np.nonzero(_occlude(out_masks, placed, n))[0]
+    out_boxes[covered] = boxes_from_masks(out_masks[covered])
+    keep[covered] = _areas(out_masks[covered]) >= max(1, min_visible_area)
     return PasteResult(image, out_masks[keep], out_classes[keep], origin[keep], out_boxes[keep])
 
 
