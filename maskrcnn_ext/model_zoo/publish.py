@@ -177,29 +177,44 @@ def publish_run(run_dir: str | os.PathLike, zoo_dir: str | os.PathLike, *, name:
     index = read_index(str(zoo_dir))
     weights, digest = _write_weights(state, zoo_dir, name)
     previous = index["models"].get(name)
-    date = previous["date"] if previous and previous["sha256"] == digest else datetime.date.today().isoformat()
-    manifest = {
-        "name": name, "file": weights.name, "sha256": digest, "date": date,
-        "config": yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")),
-        "config_file": _config_source(run_dir), **classes, "metrics": metrics, "training": timing, **stats,
-        "versions": {"maskrcnn_ext": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__},
-        "git_commit": git_commit(),
-    }
-    manifest_name = f"{weights.stem}.json"
+    try:
+        date = previous["date"] if previous and previous["sha256"] == digest else datetime.date.today().isoformat()
+        manifest = {
+            "name": name, "file": weights.name, "sha256": digest, "date": date,
+            "config": yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")),
+            "config_file": _config_source(run_dir), **classes, "metrics": metrics, "training": timing, **stats,
+            "versions": {"maskrcnn_ext": __version__, "torch": torch.__version__,
+                         "torchvision": torchvision.__version__},
+            "git_commit": git_commit(),
+        }
+        entry = _add_entry(zoo_dir, index, manifest, base_url)
+    except BaseException:
+        if not (previous and previous["file"] == weights.name):  # leave no unlisted files behind
+            for path in (weights, weights.with_suffix(".json")):
+                path.unlink(missing_ok=True)
+        raise
+    _drop_replaced(zoo_dir, previous, index)
+    logger.info("Published %s as %s (sha256 %s) in %s", run_dir, name, digest, zoo_dir)
+    return entry
+
+
+def _add_entry(zoo_dir: Path, index: dict[str, Any], manifest: dict[str, Any], base_url: str | None) -> dict[str, Any]:
+    """Write the manifest beside its weights and the model's row into the index and the table."""
+    manifest_name = f"{Path(manifest['file']).stem}.json"
     with atomic_file(zoo_dir / manifest_name, "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
+    metrics, flops = manifest["metrics"], manifest["flops"]
     entry = {
-        "file": weights.name, "manifest": manifest_name, "sha256": digest, "date": date,
+        "file": manifest["file"], "manifest": manifest_name, "sha256": manifest["sha256"], "date": manifest["date"],
         "config_file": manifest["config_file"], "box_ap": metrics.get("bbox/AP"), "mask_ap": metrics.get("segm/AP"),
-        "train_time_s": timing.get("train_time_s"), "inference_s_per_img": metrics.get("inference/s_per_img"),
-        "params": stats["params"], "flops": {k: stats["flops"][k] for k in ("gflops", "input_size")},
+        "train_time_s": manifest["training"].get("train_time_s"),
+        "inference_s_per_img": metrics.get("inference/s_per_img"), "params": manifest["params"],
+        "flops": {"gflops": flops["gflops"], "input_size": flops["input_size"]},
     }
-    index["models"][name] = entry
+    index["models"][manifest["name"]] = entry
     if base_url:
         index["base_url"] = base_url
     write_index(zoo_dir, index)
-    _drop_replaced(zoo_dir, previous, index)
-    logger.info("Published %s as %s (sha256 %s) in %s", run_dir, name, digest, zoo_dir)
     return entry
 
 

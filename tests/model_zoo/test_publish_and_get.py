@@ -103,3 +103,15 @@ def test_the_publish_command_reports_a_refused_run_and_fails(tmp_path, caplog):
     run = make_run(tmp_path / "run", evaluated=False)
     assert main(["publish", str(run), "--zoo", str(tmp_path / "zoo"), "--flops-input", "64x64"]) == 1
     assert "not published" in caplog.text and "no evaluation row" in caplog.text
+
+
+def test_a_publish_that_fails_midway_leaves_no_unlisted_files(tmp_path, monkeypatch):
+    from maskrcnn_ext.model_zoo import publish
+
+    def broken_index(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(publish, "write_index", broken_index)
+    with pytest.raises(OSError, match="disk full"):
+        publish_run(make_run(tmp_path / "run"), tmp_path / "zoo", input_size=(64, 64))
+    assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == []
