@@ -15,7 +15,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from .copy_paste import PasteResult, cut_patch, jitter_patch, paste_patches, small_object_copy_paste
+from .copy_paste import PasteResult, cross_image_copy_paste, small_object_copy_paste
 from .image_io import read_image
 from .mapper import CROWD_CLASS, annotations_to_targets
 
@@ -186,16 +186,7 @@ class CrossImageCopyPaste(_InstancePaste):
                            record["file_name"], width, height, record["width"], record["height"])
             return PasteResult(image, masks, classes, np.arange(len(masks)), boxes)
         targets = annotations_to_targets(record.get("annotations", []), height, width)
-        count = len(targets["classes"])
-        chosen = rng.permutation(count)[: int(rng.integers(1, min(count, self.max_instances) + 1))] if count else []
-        ratio = min(image.shape[:2]) / min(height, width)
-        scale_range = (self.scale_range[0] * ratio, self.scale_range[1] * ratio)
-        patches = []
-        for i in chosen:
-            patch = cut_patch(source, targets["masks"][i].numpy().astype(bool), int(targets["classes"][i]))
-            patch = None if patch is None else jitter_patch(patch, rng, scale_range=scale_range,
-                                                            max_rotation=self.max_rotation)
-            if patch is not None:
-                patches.append(patch)
-        return paste_patches(image, masks, classes, patches, rng, boxes=boxes, crowd=crowd, avoid_instances=False,
-                             **self.paste_options)
+        return cross_image_copy_paste(image, masks, classes, source, targets["masks"].numpy(),
+                                      targets["classes"].numpy(), rng, boxes=boxes, crowd=crowd,
+                                      max_instances=self.max_instances, scale_range=self.scale_range,
+                                      max_rotation=self.max_rotation, **self.paste_options)

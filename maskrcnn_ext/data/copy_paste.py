@@ -18,8 +18,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-__all__ = ["Patch", "PasteResult", "boxes_from_masks", "cut_patch", "jitter_patch", "paste_patches",
-           "small_object_copy_paste"]
+__all__ = ["Patch", "PasteResult", "boxes_from_masks", "cross_image_copy_paste", "cut_patch", "jitter_patch",
+           "paste_patches", "small_object_copy_paste"]
 
 logger = logging.getLogger(__name__)
 
@@ -254,3 +254,36 @@ def small_object_copy_paste(image: np.ndarray, masks: np.ndarray, classes: np.nd
                 patches.append(jittered)
     return paste_patches(image, masks, classes, patches, rng, boxes=boxes, crowd=crowd, avoid_instances=True,
                          blend_sigma=blend_sigma, max_tries=max_tries)
+
+
+def cross_image_copy_paste(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, source_image: np.ndarray,
+                           source_masks: np.ndarray, source_classes: np.ndarray, rng: np.random.Generator, *,
+                           boxes: np.ndarray | None = None, crowd: np.ndarray | None = None, max_instances: int = 10,
+                           scale_range: tuple[float, float] = (0.8, 1.2), max_rotation: float = 0.0,
+                           blend_sigma: float = 1.0, min_visible_area: int = 16, max_tries: int = 20) -> PasteResult:
+    """Paste a random subset of another image's instances over this one (Simple Copy-Paste, Ghiasi et al. 2021).
+
+    Between 1 and ``max_instances`` source instances are cut out, brought to this image's scale (the
+    ratio of the two images' shorter sides, times a factor from ``scale_range``), jittered and
+    pasted at random positions over whatever is there except crowd regions.
+
+    Args:
+        image, masks, classes: the target, as :func:`paste_patches`.
+        source_image: ``(H', W', 3)`` uint8 image to cut from, in the same channel order as ``image``.
+        source_masks: ``(M, H', W')`` masks of its non-crowd instances (any 0/1 dtype).
+        source_classes: ``(M,)`` their classes.
+        Others: as :func:`paste_patches` and :func:`jitter_patch`; pastes may cover instances, which
+            then lose those pixels.
+    """
+    count = len(source_classes)
+    chosen = rng.permutation(count)[: int(rng.integers(1, min(count, max_instances) + 1))] if count else []
+    ratio = min(image.shape[:2]) / min(source_image.shape[:2])
+    scale_range = (scale_range[0] * ratio, scale_range[1] * ratio)
+    patches = []
+    for i in chosen:
+        patch = cut_patch(source_image, np.asarray(source_masks[i], dtype=bool), int(source_classes[i]))
+        patch = None if patch is None else jitter_patch(patch, rng, scale_range=scale_range, max_rotation=max_rotation)
+        if patch is not None:
+            patches.append(patch)
+    return paste_patches(image, masks, classes, patches, rng, boxes=boxes, crowd=crowd, avoid_instances=False,
+                         blend_sigma=blend_sigma, min_visible_area=min_visible_area, max_tries=max_tries)

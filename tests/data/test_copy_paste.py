@@ -5,6 +5,7 @@ import pytest
 from maskrcnn_ext.data.copy_paste import (
     Patch,
     boxes_from_masks,
+    cross_image_copy_paste,
     jitter_patch,
     paste_patches,
     small_object_copy_paste,
@@ -47,6 +48,25 @@ def test_small_instances_are_pasted_where_nothing_is():
         assert mask.sum() == 25 and (out_image[mask] == (255, 0, 0)).all()
         x0, y0, x1, y1 = boxes_from_masks(mask[None])[0]
         assert (x1 - x0, y1 - y0) == (5, 5)
+
+
+def test_cross_image_paste_rescales_the_source_to_the_target_and_keeps_crowd_clear():
+    image, masks, classes = scene()
+    # The source is half the target's size, so its 4x4 green object arrives as 8x8.
+    source = np.zeros((H // 2, W // 2, 3), dtype=np.uint8)
+    source_masks = np.zeros((1, H // 2, W // 2), dtype=np.uint8)
+    source_masks[0, 4:8, 4:8] = 1
+    source[4:8, 4:8] = (0, 255, 0)
+    crowd = np.zeros((H, W), dtype=bool)
+    crowd[:, :40] = True
+    for seed in range(5):
+        out = cross_image_copy_paste(image, masks, classes, source, source_masks, np.array([3]),
+                                     np.random.default_rng(seed), crowd=crowd, **no_jitter(blend_sigma=0.0))
+        assert out.classes.tolist()[-1] == 3 and out.origin.tolist()[-1] == -1
+        pasted = out.masks[-1]
+        assert pasted.sum() == 64 and not (pasted & crowd).any()
+        assert (out.image[pasted] == (0, 255, 0)).all()
+        np.testing.assert_array_equal(out.boxes[-1], boxes_from_masks(pasted[None])[0])
 
 
 def test_same_seed_same_output_other_seed_other_positions():
