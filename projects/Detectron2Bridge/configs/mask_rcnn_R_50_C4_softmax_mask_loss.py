@@ -1,0 +1,9 @@
+# The Mask R-CNN paper's Table 2b on its R-50-C4 backbone: the deconv mask head after res5 trained with
+# a per-pixel softmax over the classes and background instead of independent sigmoids.
+from maskrcnn_ext.d2 import MaskRCNNConvUpsampleSoftmaxHead
+
+from .mask_rcnn_R_50_C4_1x import dataloader, lr_multiplier, model, optimizer, train  # noqa: F401
+
+model.roi_heads.mask_head._target_ = MaskRCNNConvUpsampleSoftmaxHead
+
+train.output_dir = "./output/d2_bridge/mask_rcnn_R_50_C4_softmax_mask_loss"
