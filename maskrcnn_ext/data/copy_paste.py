@@ -74,6 +74,19 @@ def cut_patch(image: np.ndarray, mask: np.ndarray, cls: int) -> Patch | None:
     return Patch(image[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].copy(), cls)
 
 
+def _cut_near(image: np.ndarray, mask: np.ndarray, cls: int, area: int, box: np.ndarray | None) -> Patch | None:
+    """:func:`cut_patch`, searching the mask's extent only around ``box`` when the mask lies wholly
+    within it (checked by its pixel count ``area``): a small window instead of the whole image."""
+    if box is not None:
+        height, width = mask.shape
+        x0, y0 = max(0, int(box[0]) - 1), max(0, int(box[1]) - 1)
+        x1, y1 = min(width, int(math.ceil(box[2])) + 1), min(height, int(math.ceil(box[3])) + 1)
+        window = (slice(y0, y1), slice(x0, x1))
+        if x1 > x0 and y1 > y0 and np.count_nonzero(mask[window]) == area:
+            return cut_patch(image[window], mask[window], cls)
+    return cut_patch(image, mask, cls)
+
+
 def jitter_patch(patch: Patch, rng: np.random.Generator, *, scale_range: tuple[float, float] = (0.8, 1.2),
                  max_rotation: float = 15.0) -> Patch | None:
     """Rescale by a factor drawn from ``scale_range`` and rotate by up to ``max_rotation`` degrees
@@ -209,8 +222,9 @@ def paste_patches(image: np.ndarray, masks: np.ndarray, classes: np.ndarray, pat
     image = np.array(image, order="K")  # a copy in the input's memory layout (CHW-backed stays so)
     for y, x, patch in placed:
         _blend(image, patch, y, x, blend_sigma, blocked)
-    out_masks = np.zeros((n + len(placed), *image.shape[:2]), dtype=bool)
+    out_masks = np.empty((n + len(placed), *image.shape[:2]), dtype=bool)
     out_masks[:n] = masks
+    out_masks[n:] = False
     out_boxes = np.empty((len(out_masks), 4), dtype=np.float32)
     out_boxes[:n] = boxes_from_masks(masks) if boxes is None else boxes
     for row, (y, x, patch) in enumerate(placed, start=n):
@@ -247,7 +261,7 @@ def small_object_copy_paste(image: np.ndarray, masks: np.ndarray, classes: np.nd
     small = np.nonzero((areas > 0) & (areas < area_threshold))[0]
     patches = []
     for i in small:
-        source = cut_patch(image, masks[i], int(classes[i]))
+        source = _cut_near(image, masks[i], int(classes[i]), areas[i], None if boxes is None else boxes[i])
         for _ in range(copies):
             jittered = jitter_patch(source, rng, scale_range=scale_range, max_rotation=max_rotation)
             if jittered is not None:

@@ -69,6 +69,16 @@ def test_cross_image_paste_rescales_the_source_to_the_target_and_keeps_crowd_cle
         np.testing.assert_array_equal(out.boxes[-1], boxes_from_masks(pasted[None])[0])
 
 
+@pytest.mark.parametrize("box", [[10, 10, 15, 15], [11, 11, 13, 13]], ids=["exact", "too_small"])
+def test_copies_are_whole_even_when_the_given_box_is_too_small(box):
+    image, masks, classes = scene()
+    boxes = np.array([box, [40, 20, 80, 60]], dtype=np.float32)
+    out = small_object_copy_paste(image, masks, classes, np.random.default_rng(0), boxes=boxes, copies=2,
+                                  **no_jitter())
+    assert [int(m.sum()) for m in out.masks[2:]] == [25, 25]
+    np.testing.assert_array_equal(out.boxes[:2], boxes)  # the inputs keep the boxes they came with
+
+
 def test_same_seed_same_output_other_seed_other_positions():
     image, masks, classes = scene()
     a = small_object_copy_paste(image, masks, classes, np.random.default_rng(7), copies=2)
