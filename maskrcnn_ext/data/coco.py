@@ -22,7 +22,7 @@ from maskrcnn_ext.data.catalog import MetadataCatalog
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_coco_json", "DROP_REASONS"]
+__all__ = ["DROP_REASONS", "DatasetError", "load_coco_json"]
 
 # Reasons under which an annotation (or one of its polygons) is dropped, in summary order.
 DEGENERATE_BOX = "degenerate box"
@@ -43,16 +43,49 @@ DROP_REASONS = (
 )
 
 
+class DatasetError(ValueError):
+    """An annotation file that cannot be loaded; the message names the file and the entry."""
+
+
+# Required keys of each section's entries, and the types their values must have.
+_REQUIRED = {
+    "images": {"id": (int,), "file_name": (str,), "height": (int,), "width": (int,)},
+    "annotations": {"id": (int, str), "image_id": (int, str), "category_id": (int, str)},
+    "categories": {"id": (int,), "name": (str,)},
+}
+
+
+def _check_structure(data: dict[str, Any], json_file: str) -> None:
+    """Refuse, with the entry named, what the loader (and pycocotools' index) cannot read."""
+    for section, required in _REQUIRED.items():
+        entries = data.get(section, [])
+        if not isinstance(entries, list):
+            raise DatasetError(f"{json_file}: '{section}' must be a list, got {type(entries).__name__}")
+        for position, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise DatasetError(f"{json_file}: {section}[{position}] is a {type(entry).__name__}, not an object")
+            for key, types in required.items():
+                value = entry.get(key)
+                if isinstance(value, bool) or not isinstance(value, types):
+                    what = "lacks" if key not in entry else f"has {type(value).__name__} {value!r:.40} for"
+                    raise DatasetError(f"{json_file}: {section}[{position}] (id {entry.get('id')!r:.40}) {what} "
+                                       f"'{key}' ({' or '.join(t.__name__ for t in types)} expected)")
+            if section == "images" and (entry["height"] <= 0 or entry["width"] <= 0):
+                raise DatasetError(f"{json_file}: image id {entry['id']!r} has size "
+                                   f"{entry['width']}x{entry['height']}; both must be positive")
+
+
 def _read_json(json_file: str) -> dict[str, Any]:
     try:
         with open(json_file, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{json_file}: not valid JSON ({e})") from e
-    except OSError as e:
-        raise ValueError(f"{json_file}: cannot read annotation file ({e})") from e
+        raise DatasetError(f"{json_file}: not valid JSON ({e})") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{json_file}: cannot read annotation file ({e})") from e
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise ValueError(f"{json_file}: not a COCO annotation file (no 'images' list at top level)")
+        raise DatasetError(f"{json_file}: not a COCO annotation file (no 'images' list at top level)")
+    _check_structure(data, json_file)
     return data
 
 
@@ -85,15 +118,21 @@ def _clean_polygons(polygons: list, drops: Counter) -> list[list[float]]:
             drops[ODD_POLYGON] += 1
         elif len(poly) < 6:
             drops[SHORT_POLYGON] += 1
+        elif not all(_is_finite_number(v) for v in poly):
+            drops[ODD_POLYGON] += 1
         else:
             kept.append([float(v) for v in poly])
     return kept
 
 
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _valid_rle(rle: dict, height: int, width: int) -> bool:
     size = rle.get("size")
     counts = rle.get("counts")
-    if not isinstance(size, (list, tuple)) or [int(v) for v in size] != [height, width]:
+    if not isinstance(size, (list, tuple)) or list(size) != [height, width]:
         return False
     return isinstance(counts, (str, bytes, list)) and len(counts) > 0
 
@@ -141,7 +180,7 @@ def _convert_annotation(
 ) -> dict | None:
     cat = ann.get("category_id")
     if cat not in id_map:
-        raise ValueError(
+        raise DatasetError(
             f"{json_file}: annotation id {ann.get('id')} has category_id {cat}, which is not listed "
             f"in 'categories' (known ids: {sorted(id_map)})"
         )
@@ -158,20 +197,27 @@ def _convert_annotation(
         "bbox": box,
         "bbox_mode": "XYXY_ABS",
         "category_id": id_map[cat],
-        "iscrowd": int(ann.get("iscrowd", 0)),
-        "area": float(ann.get("area", (box[2] - box[0]) * (box[3] - box[1]))),
+        "iscrowd": int(ann.get("iscrowd") in (1, True)),
+        "area": _area(ann.get("area"), box),
     }
     if seg is not None:
         out["segmentation"] = seg
     return out
 
 
-def _image_record(image: dict, image_root: str, json_file: str) -> dict:
-    for key in ("id", "file_name", "height", "width"):
-        if key not in image:
-            raise ValueError(f"{json_file}: image entry {image.get('id', image)} lacks '{key}'")
+def _area(value: Any, box: list[float]) -> float:
+    """The annotated area, or the box's when it is missing or not a finite number."""
+    return float(value) if _is_finite_number(value) else (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _image_record(image: dict, image_root: str, json_file: str, allow_outside_root: bool) -> dict:
+    path = os.path.abspath(os.path.join(image_root, image["file_name"]))
+    root = os.path.realpath(image_root)
+    if not allow_outside_root and os.path.commonpath([root, os.path.realpath(path)]) != root:
+        raise DatasetError(f"{json_file}: image id {image['id']} has file_name {image['file_name']!r}, which "
+                           f"resolves outside the image root {image_root}; pass allow_outside_root=True to accept it")
     return {
-        "file_name": os.path.abspath(os.path.join(image_root, image["file_name"])),
+        "file_name": path,
         "image_id": int(image["id"]),
         "height": int(image["height"]),
         "width": int(image["width"]),
@@ -196,6 +242,7 @@ def load_coco_json(
     dataset_name: str | None = None,
     require_masks: bool = True,
     stats: dict | None = None,
+    allow_outside_root: bool = False,
 ) -> list[dict]:
     """Read a COCO instances json into dataset records.
 
@@ -209,13 +256,18 @@ def load_coco_json(
             stored in ``MetadataCatalog.get(dataset_name)``.
         require_masks: drop annotations without segmentation (counted as "empty segmentation").
         stats: optional dict filled with ``images``, ``instances`` and ``dropped`` (reason -> count).
+        allow_outside_root: accept file names that resolve outside ``image_root`` (through
+            ``..`` or an absolute path); refused by default, as a json from elsewhere could otherwise
+            make the loader read any file.
 
     Returns:
         One record per image (images without annotations included), in the json's image order.
 
     Raises:
-        ValueError: invalid json, no ``images`` list, an image entry lacking a required key, or an
-            annotation whose category id is not in ``categories``.
+        DatasetError (a ValueError): unreadable or invalid json, no ``images`` list, an entry that
+            is not an object or lacks a required key (or has the wrong type for it), a non-positive
+            image size, a ``file_name`` outside ``image_root``, or an annotation whose category id
+            is not in ``categories``.
     """
     data = _read_json(json_file)
     coco = _build_coco(data)
@@ -226,7 +278,7 @@ def load_coco_json(
 
     records, num_instances = [], 0
     for image in data["images"]:
-        record = _image_record(image, image_root, json_file)
+        record = _image_record(image, image_root, json_file, allow_outside_root)
         anns = []
         for ann in coco.imgToAnns.get(image["id"], []):
             converted = _convert_annotation(ann, image, id_map, json_file, drops, require_masks)

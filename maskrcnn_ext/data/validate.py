@@ -193,11 +193,11 @@ def validate_coco_json(json_file: str, image_root: str, *, decode_images: bool =
 
     Args:
         json_file: the annotation file.
-        image_root: the folder ``file_name``\\ s are relative to.
+        image_root: the folder the file names are relative to.
         decode_images: decode every image fully (finds truncated files; slower) rather than only
             reading its header.
         max_pixels: images with more pixels are reported as very large (a warning).
-        allow_outside_root: accept ``file_name``\\ s that resolve outside ``image_root``.
+        allow_outside_root: accept file names that resolve outside ``image_root``.
     """
     report = ValidationReport(source=json_file)
     with open(json_file, encoding="utf-8") as f:
