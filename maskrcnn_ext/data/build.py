@@ -9,6 +9,7 @@ import torch.distributed as dist
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from maskrcnn_ext.data.catalog import DatasetCatalog
+from maskrcnn_ext.data.image_io import ImageReadError
 from maskrcnn_ext.data.samplers import (
     GroupedBatchSampler,
     InferenceSampler,
@@ -57,18 +58,55 @@ class MapDataset(Dataset):
     """Records + mapper as a map-style dataset.
 
     ``dataset[i]`` maps record ``i``; ``dataset[(i, seed)]`` maps it with that augmentation seed.
+
+    Args:
+        records, mapper: what to map and how.
+        on_bad_image: ``"error"`` lets an unreadable image (:class:`ImageReadError`, which includes a
+            decoded size that differs from the annotated one) end the run; ``"skip"`` logs its path
+            and reason and maps another record instead (chosen from the index and seed, so the
+            replacement is reproducible).
+        max_bad_fraction: with ``"skip"``, fail once more than this fraction of the images this
+            process has tried were bad (after at least 20 tries): a dataset that broken needs fixing.
     """
 
-    def __init__(self, records: list[dict], mapper: Callable[..., dict]) -> None:
+    def __init__(self, records: list[dict], mapper: Callable[..., dict], *, on_bad_image: str = "error",
+                 max_bad_fraction: float = 0.05) -> None:
+        if on_bad_image not in ("error", "skip"):
+            raise ValueError(f"on_bad_image must be 'error' or 'skip', got {on_bad_image!r}")
         self.records = records
         self.mapper = mapper
+        self.on_bad_image = on_bad_image
+        self.max_bad_fraction = max_bad_fraction
+        self.tried = 0
+        self.bad = 0
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         idx, seed = key if isinstance(key, tuple) else (key, None)
-        return self.mapper(self.records[idx], seed=seed)
+        for attempt in range(len(self.records)):
+            record = self.records[(idx + attempt * _REPLACEMENT_STRIDE) % len(self.records)]
+            self.tried += 1
+            try:
+                return self.mapper(record, seed=seed)
+            except ImageReadError as e:
+                if self.on_bad_image == "error":
+                    raise
+                self._count_bad(e)
+        raise ImageReadError("on_bad_image='skip': every image of the dataset failed to load")
+
+    def _count_bad(self, error: Exception) -> None:
+        self.bad += 1
+        logger.warning("Skipping a bad image (%d of %d tried so far in this process): %s", self.bad, self.tried, error)
+        if self.tried >= 20 and self.bad > self.max_bad_fraction * self.tried:
+            raise RuntimeError(f"{self.bad} of the {self.tried} images tried were bad, more than "
+                               f"max_bad_fraction={self.max_bad_fraction}; run `maskrcnn-ext validate-data` "
+                               "on the dataset and fix it")
+
+
+# A prime step through the records: a bad image's replacement is far from it and differs by index.
+_REPLACEMENT_STRIDE = 7919
 
 
 def _filter_without_instances(records: list[dict]) -> list[dict]:
@@ -91,6 +129,8 @@ def build_train_loader(
     aspect_ratio_grouping: bool = True,
     start_iter: int = 0,
     repeat_factors: Callable[[list[dict]], Sequence[float]] | None = None,
+    on_bad_image: str = "error",
+    max_bad_fraction: float = 0.05,
 ) -> DataLoader:
     """An infinite loader of training batches (lists of model-input dicts).
 
@@ -104,6 +144,7 @@ def build_train_loader(
         start_iter: iteration to resume at; that many batches are skipped without loading data.
         repeat_factors: ``records -> factors`` (e.g. :class:`SmallObjectRepeatFactors`) to see
             image ``i`` about ``factors[i]`` times per epoch; None sees each once.
+        on_bad_image, max_bad_fraction: what an unreadable image does, see :class:`MapDataset`.
 
     Returns:
         a ``DataLoader`` whose iteration never ends; each item is a ``list[dict]`` of the
@@ -128,7 +169,7 @@ def build_train_loader(
         start_batch=start_iter,
     )
     return DataLoader(
-        MapDataset(records, mapper),
+        MapDataset(records, mapper, on_bad_image=on_bad_image, max_bad_fraction=max_bad_fraction),
         batch_sampler=batch_sampler,
         num_workers=num_workers,
         collate_fn=_trivial_collate,

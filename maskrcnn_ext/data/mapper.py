@@ -11,7 +11,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from maskrcnn_ext.data.image_io import read_image
+from maskrcnn_ext.data.image_io import ImageReadError, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class DatasetMapper:
         image = read_image(record["file_name"])
         expected = (record["height"], record["width"])
         if image.shape[:2] != expected:
-            raise ValueError(
+            raise ImageReadError(
                 f"{record['file_name']}: decoded image size (h={image.shape[0]}, w={image.shape[1]}) "
                 f"differs from the annotated size (h={expected[0]}, w={expected[1]})"
             )

@@ -7,6 +7,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from maskrcnn_ext.data import DatasetMapper
+from maskrcnn_ext.data.image_io import ImageReadError
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_seeded_call_is_reproducible_and_leaves_global_rng(record):
 
 def test_size_mismatch_names_file_and_sizes(record):
     record = dict(record, height=21)
-    with pytest.raises(ValueError, match=r"img\.png: decoded image size \(h=20, w=30\) differs .*\(h=21, w=30\)"):
+    with pytest.raises(ImageReadError, match=r"img\.png: decoded image size \(h=20, w=30\) differs .*\(h=21, w=30\)"):
         DatasetMapper(is_train=False, augmentations=[])(record)
 
 

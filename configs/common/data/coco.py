@@ -21,6 +21,9 @@ dataloader.train = L(build_train_loader)(
     total_batch_size=16,
     num_workers=4,
     seed=0,
+    # "skip" logs an unreadable image and trains on another instead of ending the run (up to
+    # max_bad_fraction of the images tried); check a new dataset with `maskrcnn-ext validate-data`.
+    on_bad_image="error",
 )
 
 dataloader.test = L(build_test_loader)(
