@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Sequence
 
+import torch
 import torch.distributed as dist
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
@@ -174,6 +175,9 @@ def build_train_loader(
         num_workers=num_workers,
         collate_fn=_trivial_collate,
         persistent_workers=num_workers > 0,
+        # Its own generator: starting an iterator draws a seed, which from the global RNG would put
+        # a resumed run (whose RNG state was just restored) one draw away from an uninterrupted one.
+        generator=torch.Generator().manual_seed(derive_seed(seed, rank)),
     )
 
 

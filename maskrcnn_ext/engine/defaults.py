@@ -8,6 +8,8 @@ import secrets
 import shutil
 from typing import Any
 
+import torch
+
 from maskrcnn_ext.utils import comm
 from maskrcnn_ext.utils.env import collect_env_info, seed_all
 from maskrcnn_ext.utils.logger import setup_logger
@@ -34,6 +36,12 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
         help="resume from the last checkpoint in the output directory when there is one",
     )
     parser.add_argument("--eval-only", action="store_true", help="evaluate the loaded weights and exit")
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic algorithms only (an error for ops that have none): on CPU a killed and "
+        "resumed run then ends with bit-identical weights",
+    )
     parser.add_argument(
         "--num-gpus",
         "--num-processes",
@@ -75,6 +83,21 @@ def _save_config(cfg: Any, output_dir: str, config_file: str) -> None:
             f.write(os.path.relpath(config_file) + "\n")
 
 
+def set_deterministic() -> None:
+    """Make torch use deterministic algorithms only.
+
+    On CPU this makes a run repeatable bit for bit at a fixed thread count. On GPUs it also turns off
+    cuDNN autotuning and fixes cuBLAS's workspace; ops without a deterministic CUDA kernel (for
+    example the backward of torchvision's RoIAlign, which adds with atomics) then raise instead of
+    running, and results can still differ between GPU models and library versions.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS initialises
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    logger.info("Deterministic algorithms only (--deterministic)")
+
+
 def _seed(cfg_seed: Any, rank: int) -> int:
     """Seed this process; a negative or missing seed draws a fresh random one."""
     seed = -1 if cfg_seed is None else int(cfg_seed)
@@ -108,3 +131,5 @@ def default_setup(cfg: Any, args: argparse.Namespace) -> None:
         _save_config(cfg, output_dir, getattr(args, "config_file", ""))
 
     _seed(getattr(cfg.train, "seed", -1), rank)
+    if getattr(args, "deterministic", False):
+        set_deterministic()

@@ -108,6 +108,22 @@ class EventStorage:
             result[name] = (value, iteration)
         return result
 
+    def state_dict(self, keep: int = 200) -> dict[str, Any]:
+        """The last ``keep`` values of every scalar (primitives only), so that a resumed run's windowed
+        medians, and so its logged rows, are those of an uninterrupted run."""
+        return {name: {"values": [[float(v), int(i)] for v, i in buffer.values()[-keep:]],
+                       "smoothing_hint": self._smoothing_hints[name]}
+                for name, buffer in self._history.items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore scalar histories saved by :meth:`state_dict` (before any new value is put)."""
+        for name, saved in state.items():
+            buffer = HistoryBuffer()
+            for value, iteration in saved["values"]:
+                buffer.update(value, iteration)
+            self._history[name] = buffer
+            self._smoothing_hints[name] = bool(saved["smoothing_hint"])
+
     def __enter__(self) -> EventStorage:
         _STORAGE_STACK.append(self)
         return self

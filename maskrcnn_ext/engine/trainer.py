@@ -62,6 +62,7 @@ class TrainerBase:
         self.start_iter = 0
         self.max_iter = 0
         self.storage: EventStorage
+        self._restored_history: Mapping[str, Any] | None = None
         self.register_hooks(hooks)
 
     def register_hooks(self, hooks: Iterable[HookBase | None]) -> None:
@@ -85,6 +86,8 @@ class TrainerBase:
         self.iter = self.start_iter = start_iter
         self.max_iter = max_iter
         with EventStorage(start_iter) as self.storage:
+            if self._restored_history:
+                self.storage.load_state_dict(self._restored_history)
             try:
                 self.before_train()
                 for self.iter in range(start_iter, max_iter):
@@ -120,10 +123,14 @@ class TrainerBase:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        return {"iteration": self.iter}
+        state: dict[str, Any] = {"iteration": self.iter}
+        if hasattr(self, "storage"):
+            state["history"] = self.storage.state_dict()
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.iter = int(state["iteration"])
+        self._restored_history = state.get("history")  # restored into the storage train() opens
 
 
 def _model_is_on_cuda(model: nn.Module) -> bool:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from e2e_helpers import REPO, TINY, eval_rows, run_train_net, train_rows
 
 from maskrcnn_ext.config import LazyConfig
@@ -91,3 +92,39 @@ def test_two_cpu_processes_train_and_evaluate_like_make_demo(tmp_path, datasets_
     # Both ranks' predictions are gathered: all 16 tiny_val images are evaluated.
     assert "on 16 images" in log
     assert "bbox/AP" in eval_rows(tmp_path)[-1]
+
+
+def test_deterministic_run_killed_and_resumed_ends_bit_identical(tmp_path, datasets_root, train_net, monkeypatch):
+    overrides = ["train.max_iter=20", "lr_multiplier.max_iter=20", "lr_multiplier.steps=[15]",
+                 "train.vis_num_images=0", "train.eval_period=0"]
+    try:
+        run_train_net(train_net, "--config-file", TINY, "--deterministic",
+                      f"train.output_dir={tmp_path / 'whole'}", *overrides)
+        original_step = SimpleTrainer.run_step
+
+        def killed_at_iteration_13(self):
+            if self.iter == 13:
+                raise KeyboardInterrupt("simulated kill")
+            original_step(self)
+
+        monkeypatch.setattr(SimpleTrainer, "run_step", killed_at_iteration_13)
+        with pytest.raises(KeyboardInterrupt):
+            run_train_net(train_net, "--config-file", TINY, "--deterministic",
+                          f"train.output_dir={tmp_path / 'killed'}", *overrides)
+        monkeypatch.setattr(SimpleTrainer, "run_step", original_step)
+        run_train_net(train_net, "--config-file", TINY, "--deterministic", "--resume",
+                      f"train.output_dir={tmp_path / 'killed'}", *overrides)
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+    whole = torch.load(tmp_path / "whole" / "model_final.pth", weights_only=True)["model"]
+    resumed = torch.load(tmp_path / "killed" / "model_final.pth", weights_only=True)["model"]
+    assert whole.keys() == resumed.keys()
+    different = [k for k in whole if not torch.equal(whole[k], resumed[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+    timing = ("time", "data_time", "eta_seconds")
+
+    def rows(run):
+        return [{k: v for k, v in r.items() if k not in timing} for r in train_rows(tmp_path / run)]
+
+    assert rows("whole") == rows("killed") and [r["iteration"] for r in rows("whole")] == [4, 9, 14, 19]

@@ -34,7 +34,8 @@ def test_loss_decreases_and_scalars_are_recorded():
     assert storage.latest()["lr"] == (0.05, 49)
     assert storage.history("data_time").latest() >= 0.0
     assert trainer.iter == 50
-    assert trainer.state_dict() == {"iteration": 50}
+    state = trainer.state_dict()
+    assert state["iteration"] == 50 and [i for _, i in state["history"]["total_loss"]["values"]] == list(range(50))
 
 
 def test_nan_loss_raises_with_iteration_and_lr(caplog):
