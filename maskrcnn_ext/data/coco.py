@@ -28,6 +28,7 @@ __all__ = ["DROP_REASONS", "DatasetError", "load_coco_json"]
 DEGENERATE_BOX = "degenerate box"
 SHORT_POLYGON = "polygon < 3 points"
 ODD_POLYGON = "odd coordinate count"
+BAD_COORDINATE = "non-numeric or non-finite polygon coordinate"
 NO_VALID_POLYGON = "no valid polygon left"
 EMPTY_SEGMENTATION = "empty segmentation"
 BAD_RLE = "malformed RLE"
@@ -36,6 +37,7 @@ DROP_REASONS = (
     DEGENERATE_BOX,
     SHORT_POLYGON,
     ODD_POLYGON,
+    BAD_COORDINATE,
     NO_VALID_POLYGON,
     EMPTY_SEGMENTATION,
     BAD_RLE,
@@ -119,7 +121,7 @@ def _clean_polygons(polygons: list, drops: Counter) -> list[list[float]]:
         elif len(poly) < 6:
             drops[SHORT_POLYGON] += 1
         elif not all(_is_finite_number(v) for v in poly):
-            drops[ODD_POLYGON] += 1
+            drops[BAD_COORDINATE] += 1
         else:
             kept.append([float(v) for v in poly])
     return kept
