@@ -52,15 +52,20 @@ def test_eval_only_reproduces_the_final_evaluation(trained_run, tmp_path, train_
         assert again[task]["AP"] == pytest.approx(results[task]["AP"], abs=1e-9)
 
 
+def killed_at(iteration: int, step=SimpleTrainer.run_step):
+    """A ``run_step`` that stops the run as a kill would, when it reaches ``iteration``."""
+
+    def run_step(self):
+        if self.iter == iteration:
+            raise KeyboardInterrupt("simulated kill")
+        step(self)
+
+    return run_step
+
+
 def test_interrupted_run_resumes_where_it_stopped(tmp_path, datasets_root, train_net, monkeypatch):
     original_step = SimpleTrainer.run_step
-
-    def crash_at_iteration_13(self):
-        if self.iter == 13:
-            raise KeyboardInterrupt("simulated kill")
-        original_step(self)
-
-    monkeypatch.setattr(SimpleTrainer, "run_step", crash_at_iteration_13)
+    monkeypatch.setattr(SimpleTrainer, "run_step", killed_at(13))
     overrides = [f"train.output_dir={tmp_path}", "train.max_iter=20", "lr_multiplier.max_iter=20",
                  "lr_multiplier.steps=[15]", "train.vis_num_images=0"]
     with pytest.raises(KeyboardInterrupt):
@@ -101,13 +106,7 @@ def test_deterministic_run_killed_and_resumed_ends_bit_identical(tmp_path, datas
         run_train_net(train_net, "--config-file", TINY, "--deterministic",
                       f"train.output_dir={tmp_path / 'whole'}", *overrides)
         original_step = SimpleTrainer.run_step
-
-        def killed_at_iteration_13(self):
-            if self.iter == 13:
-                raise KeyboardInterrupt("simulated kill")
-            original_step(self)
-
-        monkeypatch.setattr(SimpleTrainer, "run_step", killed_at_iteration_13)
+        monkeypatch.setattr(SimpleTrainer, "run_step", killed_at(13))
         with pytest.raises(KeyboardInterrupt):
             run_train_net(train_net, "--config-file", TINY, "--deterministic",
                           f"train.output_dir={tmp_path / 'killed'}", *overrides)
