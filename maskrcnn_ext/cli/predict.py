@@ -48,12 +48,14 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 
 
 def _run_checkpoint(run_dir: Path) -> Path:
+    from maskrcnn_ext.engine.checkpoint import last_checkpoint_file
+
     final = run_dir / "model_final.pth"
     if final.is_file():
         return final
-    pointer = run_dir / "last_checkpoint"
-    if pointer.is_file() and (run_dir / pointer.read_text(encoding="utf-8").strip()).is_file():
-        return run_dir / pointer.read_text(encoding="utf-8").strip()
+    last = last_checkpoint_file(run_dir)
+    if last is not None and Path(last).is_file():
+        return Path(last)
     raise FileNotFoundError(f"{run_dir} has no model_final.pth and no last_checkpoint")
 
 
@@ -63,6 +65,7 @@ def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any,
     from maskrcnn_ext.config import LazyConfig, instantiate
     from maskrcnn_ext.engine.checkpoint import load_model_weights
     from maskrcnn_ext.model_zoo import load_state, locate
+    from maskrcnn_ext.model_zoo.publish import dataset_classes
 
     path = Path(spec)
     if path.is_dir():
@@ -77,19 +80,10 @@ def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any,
         classes = {k: found.manifest.get(k) for k in ("class_names", "contiguous_id_to_dataset_id")}
     if config is not None:
         cfg = LazyConfig.load(str(config))
-        classes = _dataset_classes(cfg)
+        classes = dataset_classes(cfg.dataloader.test.dataset)
     model = instantiate(cfg.model)
     load_model_weights(model, load_state(weights)).require_complete(f"predicting with {weights}")
     return model, cfg, classes
-
-
-def _dataset_classes(cfg: Any) -> dict[str, Any]:
-    from maskrcnn_ext.data.catalog import MetadataCatalog
-
-    meta = MetadataCatalog.get(cfg.dataloader.test.dataset)
-    id_map = meta.get("thing_dataset_id_to_contiguous_id") or {}
-    return {"class_names": meta.get("thing_classes"),
-            "contiguous_id_to_dataset_id": {str(v): int(k) for k, v in id_map.items()}}
 
 
 def _resolve_device(name: str) -> str:

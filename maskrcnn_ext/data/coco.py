@@ -212,10 +212,15 @@ def _area(value: Any, box: list[float]) -> float:
     return float(value) if _is_finite_number(value) else (box[2] - box[0]) * (box[3] - box[1])
 
 
+def resolves_inside(root: str, path: str) -> bool:
+    """Whether ``path`` (symlinks and ``..`` resolved) lies under the folder ``root``."""
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([real_root, os.path.realpath(path)]) == real_root
+
+
 def _image_record(image: dict, image_root: str, json_file: str, allow_outside_root: bool) -> dict:
     path = os.path.abspath(os.path.join(image_root, image["file_name"]))
-    root = os.path.realpath(image_root)
-    if not allow_outside_root and os.path.commonpath([root, os.path.realpath(path)]) != root:
+    if not allow_outside_root and not resolves_inside(image_root, path):
         raise DatasetError(f"{json_file}: image id {image['id']} has file_name {image['file_name']!r}, which "
                            f"resolves outside the image root {image_root}; pass allow_outside_root=True to accept it")
     return {

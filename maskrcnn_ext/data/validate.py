@@ -14,6 +14,7 @@ from typing import Any
 
 from PIL import Image
 
+from .coco import resolves_inside
 from .image_io import ImageReadError, read_image
 
 __all__ = ["KINDS", "Problem", "ValidationReport", "validate_coco_json", "validate_dataset"]
@@ -109,8 +110,7 @@ def _check_image(image: dict, image_root: str, report: ValidationReport, *, deco
                  allow_outside_root: bool) -> None:
     where = f"image {image['id']} ({image['file_name']})"
     path = os.path.join(image_root, image["file_name"])
-    root = os.path.realpath(image_root)
-    if not allow_outside_root and os.path.commonpath([root, os.path.realpath(path)]) != root:
+    if not allow_outside_root and not resolves_inside(image_root, path):
         report.add("file_outside_root", where, f"resolves to {os.path.realpath(path)}")
         return
     try:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Checkpointer", "LoadReport", "load_model_weights"]
+__all__ = ["Checkpointer", "LoadReport", "last_checkpoint_file", "load_model_weights", "read_model_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,32 @@ def load_model_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor])
     return report
 
 
+def last_checkpoint_file(save_dir: str | os.PathLike) -> str | None:
+    """Path of the checkpoint the ``last_checkpoint`` pointer of ``save_dir`` names; None without one."""
+    pointer = os.path.join(save_dir, _POINTER)
+    if not os.path.isfile(pointer):
+        return None
+    with open(pointer, encoding="utf-8") as f:
+        filename = f.read().strip()
+    return os.path.join(save_dir, filename)
+
+
+def read_model_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The model state dict of a weights file: a bare state dict (a zoo file) or a checkpoint's
+    ``"model"`` entry, loaded with ``weights_only=True`` (tensors and primitives only).
+
+    Raises:
+        ValueError: the file holds no mapping of names to tensors.
+    """
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(data, Mapping) and isinstance(data.get(_MODEL_KEY), Mapping):
+        data = data[_MODEL_KEY]
+    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise ValueError(f"{path}: expected a state dict or a dict with a 'model' state dict, "
+                         f"got {type(data).__name__}")
+    return dict(data)
+
+
 def _rng_states() -> dict[str, Any]:
     # Only tensors and primitives, so that every checkpoint loads with torch.load(weights_only=True).
     name, keys, pos, has_gauss, cached = np.random.get_state()
@@ -219,12 +245,7 @@ class Checkpointer:
 
     def get_checkpoint_file(self) -> str | None:
         """Path of the checkpoint named by ``last_checkpoint``, or ``None`` when there is no pointer."""
-        pointer = os.path.join(self.save_dir, _POINTER)
-        if not os.path.isfile(pointer):
-            return None
-        with open(pointer, encoding="utf-8") as f:
-            filename = f.read().strip()
-        return os.path.join(self.save_dir, filename)
+        return last_checkpoint_file(self.save_dir)
 
     def has_checkpoint(self) -> bool:
         """Whether ``last_checkpoint`` exists and names an existing file."""
@@ -263,14 +284,7 @@ class Checkpointer:
 
         path = resolve_checkpoint(path)
         logger.info("Loading model weights from %s", path)
-        data = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(data, Mapping) and isinstance(data.get(_MODEL_KEY), Mapping):
-            data = data[_MODEL_KEY]
-        if not isinstance(data, Mapping):
-            raise ValueError(
-                f"{path}: expected a state dict or a dict with a 'model' state dict, got {type(data).__name__}"
-            )
-        report = load_model_weights(self.model, data)
+        report = load_model_weights(self.model, read_model_state(path))
         report.require_same_architecture(path)
         return report
 

@@ -14,20 +14,21 @@ from typing import Any
 
 from .storage import ZooError, atomic_file, is_url, read_text
 
-__all__ = ["INDEX_FILE", "TABLE_FILE", "read_index", "render_table", "write_index"]
+__all__ = ["INDEX_FILE", "TABLE_FILE", "read_index", "render_table", "write_index", "zoo_path"]
 
 INDEX_FILE = "index.json"
 TABLE_FILE = "MODEL_ZOO.md"
 FORMAT_VERSION = 1
 
 
-def _join(zoo: str, name: str) -> str:
+def zoo_path(zoo: str, name: str) -> str:
+    """The location of file ``name`` in the zoo at a folder or URL."""
     return f"{zoo.rstrip('/')}/{name}" if is_url(zoo) else str(Path(zoo) / name)
 
 
 def read_index(zoo: str) -> dict[str, Any]:
     """The index of the zoo at a folder or URL; an empty index for a folder that has none yet."""
-    location = _join(str(zoo), INDEX_FILE)
+    location = zoo_path(str(zoo), INDEX_FILE)
     if not is_url(str(zoo)) and not Path(location).is_file():
         return {"format_version": FORMAT_VERSION, "models": {}}
     try:

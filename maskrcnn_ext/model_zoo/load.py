@@ -19,7 +19,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from .index import read_index
+from ..engine.checkpoint import read_model_state as load_state
+from .index import read_index, zoo_path
 from .storage import ZooError, fetch, is_url, read_text
 
 __all__ = ["ZooModel", "default_zoo", "get", "get_config", "load_state", "locate", "resolve_checkpoint"]
@@ -48,10 +49,6 @@ def default_zoo() -> str:
     return os.environ.get(ZOO_ENV) or "model_zoo"
 
 
-def _join(zoo: str, name: str) -> str:
-    return f"{zoo.rstrip('/')}/{name}" if is_url(zoo) else str(Path(zoo) / name)
-
-
 def _unknown(name: str, zoo: str, known: list[str]) -> ZooError:
     if not known:
         return ZooError(f"no model {name!r}: the zoo at {zoo} has no models")
@@ -67,27 +64,17 @@ def locate(name: str, *, zoo: str | None = None, cache_dir: str | os.PathLike | 
     if name not in models:
         raise _unknown(name, zoo, list(models))
     entry = models[name]
-    manifest = json.loads(read_text(_join(zoo, entry["manifest"])))
+    manifest = json.loads(read_text(zoo_path(zoo, entry["manifest"])))
     if manifest.get("sha256") != entry["sha256"]:
         raise ZooError(f"the manifest {entry['manifest']} of {name!r} names sha256 {manifest.get('sha256')}, "
                        f"the index {entry['sha256']}; the zoo at {zoo} is inconsistent")
-    weights = fetch(_join(zoo, entry["file"]), entry["sha256"], cache_dir=cache_dir)
+    weights = fetch(zoo_path(zoo, entry["file"]), entry["sha256"], cache_dir=cache_dir)
     return ZooModel(name, weights, manifest)
 
 
 def get_config(name: str, *, zoo: str | None = None, cache_dir: str | os.PathLike | None = None) -> DictConfig:
     """The config a zoo model was trained with."""
     return locate(name, zoo=zoo, cache_dir=cache_dir).config
-
-
-def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The model state dict of a weights file (zoo file or run checkpoint), loaded with ``weights_only``."""
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(data, dict) and isinstance(data.get("model"), dict):
-        data = data["model"]
-    if not isinstance(data, dict):
-        raise ZooError(f"{path} holds no model state dict")
-    return data
 
 
 def get(name: str, *, zoo: str | None = None, device: str | torch.device = "cpu",

@@ -17,7 +17,7 @@ import yaml
 
 from .. import __version__
 from ..analysis.runs import arm_name, read_metrics
-from ..engine.checkpoint import load_model_weights
+from ..engine.checkpoint import load_model_weights, read_model_state
 from ..utils.env import git_commit
 from .flops import count_flops, count_parameters
 from .index import read_index, write_index
@@ -43,11 +43,7 @@ def _final_state(run_dir: Path) -> dict[str, torch.Tensor]:
         others = sorted(p.name for p in run_dir.glob("model_*.pth"))
         found = f"it has {', '.join(others)}" if others else "it has no checkpoint at all"
         raise ZooError(f"{run_dir} has no {FINAL_CHECKPOINT} ({found}); publish a finished run")
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    state = data.get("model", data) if isinstance(data, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ZooError(f"{path} holds no model state dict")
-    return {key: value.detach().clone().contiguous() for key, value in state.items()}
+    return {key: value.detach().clone().contiguous() for key, value in read_model_state(path).items()}
 
 
 def _final_metrics(run_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
@@ -106,16 +102,24 @@ def _write_weights(state: dict[str, torch.Tensor], zoo_dir: Path, name: str) -> 
     return path, digest
 
 
-def _class_info(cfg: Any) -> dict[str, Any]:
+def dataset_classes(dataset: str) -> dict[str, Any]:
+    """A registered dataset's ``class_names`` (None when it has none) and
+    ``contiguous_id_to_dataset_id`` (JSON keys: str(contiguous id) -> the json's category id)."""
     from ..data.catalog import MetadataCatalog
 
-    dataset = cfg.dataloader.test.dataset
     meta = MetadataCatalog.get(dataset)
-    if meta.get("thing_classes") is None:
-        raise ZooError(f"the test dataset {dataset!r} has no class names registered; register it first")
+    names = meta.get("thing_classes")
     id_map = meta.get("thing_dataset_id_to_contiguous_id") or {}
-    return {"class_names": list(meta.thing_classes), "dataset": dataset,
+    return {"class_names": None if names is None else list(names),
             "contiguous_id_to_dataset_id": {str(v): int(k) for k, v in id_map.items()}}
+
+
+def _class_info(cfg: Any) -> dict[str, Any]:
+    dataset = cfg.dataloader.test.dataset
+    classes = dataset_classes(dataset)
+    if classes["class_names"] is None:
+        raise ZooError(f"the test dataset {dataset!r} has no class names registered; register it first")
+    return {**classes, "dataset": dataset}
 
 
 def _model_stats(cfg: Any, state: dict[str, torch.Tensor], run_dir: Path,
