@@ -119,7 +119,7 @@ class DatasetMapper:
         Returns:
             ``image`` uint8 (3, H', W'), ``height``/``width`` (original size), ``image_id``,
             ``file_name`` and, when training, ``instances`` with ``boxes`` float32 (N, 4),
-            ``classes`` int64 (N,) and ``masks`` bool (N, H', W').
+            ``classes`` int64 (N,) and ``masks`` bool (N, H', W'); with a ``seed``, ``sample_seed``.
         """
         image = self._read(record)
         height, width = image.shape[:2]
@@ -127,12 +127,12 @@ class DatasetMapper:
         if self.is_train:
             sample.update(self._targets(record, height, width))
         if seed is None:
+            return self._to_model_input(record, self.transform(sample))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
             out = self.transform(sample)
-        else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                out = self.transform(sample)
-        return self._to_model_input(record, out)
+        # The model seeds its training-time RoI/anchor sampling from it, see GeneralizedRCNN.
+        return {**self._to_model_input(record, out), "sample_seed": seed}
 
     def _read(self, record: dict) -> np.ndarray:
         image = read_image(record["file_name"])

@@ -135,8 +135,11 @@ class GroupedBatchSampler(Sampler[list[tuple[int, int]]]):
     """Batch an infinite index stream, optionally keeping landscape and portrait images apart.
 
     Each yielded batch is a list of ``(index, sample_seed)``; ``sample_seed`` depends only on
-    ``seed`` and the sample's position in the stream, so augmentation is reproducible on resume.
-    With ``aspect_ratios=None`` batches are consecutive stream elements.
+    ``seed`` and the sample's position in the global stream (this rank's position ``p`` is global
+    position ``p * world_size + rank``, which is what the strided samplers above hand out), so
+    augmentation is reproducible on resume, and a sample gets the same seed whatever the world size
+    when the epoch length is a multiple of it. With ``aspect_ratios=None`` batches are consecutive
+    stream elements.
     """
 
     def __init__(
@@ -147,6 +150,8 @@ class GroupedBatchSampler(Sampler[list[tuple[int, int]]]):
         aspect_ratios: Sequence[float] | None,
         seed: int,
         start_batch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         """
         Args:
@@ -155,7 +160,9 @@ class GroupedBatchSampler(Sampler[list[tuple[int, int]]]):
             aspect_ratios: ``width / height`` per dataset index, or ``None`` to disable grouping.
             seed: base of the per-sample seeds.
             start_batch: number of leading batches to skip (resume); skipping loads no data.
+            rank, world_size: this process's place among the data-parallel ranks.
         """
+        _check_rank(rank, world_size)
         if batch_size < 1:
             raise ValueError(f"GroupedBatchSampler: batch_size must be >= 1, got {batch_size}")
         if start_batch < 0:
@@ -165,6 +172,8 @@ class GroupedBatchSampler(Sampler[list[tuple[int, int]]]):
         self.groups = None if aspect_ratios is None else [0 if r >= 1.0 else 1 for r in aspect_ratios]
         self.seed = seed
         self.start_batch = start_batch
+        self.rank = rank
+        self.world_size = world_size
 
     def _position_batches(self) -> Iterator[list[tuple[int, int]]]:
         """Batches of (stream position, index), before seeds are attached."""
@@ -179,4 +188,4 @@ class GroupedBatchSampler(Sampler[list[tuple[int, int]]]):
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         batches = itertools.islice(self._position_batches(), self.start_batch, None)
         for batch in batches:
-            yield [(idx, derive_seed(self.seed, pos)) for pos, idx in batch]
+            yield [(idx, derive_seed(self.seed, pos * self.world_size + self.rank)) for pos, idx in batch]

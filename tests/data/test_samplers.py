@@ -57,6 +57,20 @@ def test_ungrouped_batches_are_consecutive_stream_elements():
     assert len(set(seeds)) == 12  # one distinct seed per stream position
 
 
+def test_two_ranks_see_the_single_process_batches_with_the_same_seeds():
+    def batches(rank, world_size, batch_size):
+        sampler = TrainingSampler(8, seed=3, rank=rank, world_size=world_size)
+        return _take(GroupedBatchSampler(sampler, batch_size=batch_size, aspect_ratios=None, seed=7,
+                                         rank=rank, world_size=world_size), 6)
+
+    single = batches(0, 1, 4)
+    rank0, rank1 = batches(0, 2, 2), batches(1, 2, 2)
+    for step in range(6):
+        # Same (index, augmentation seed) pairs per global batch: rank r holds stream positions r, r + 2.
+        assert sorted(rank0[step] + rank1[step]) == sorted(single[step])
+        assert rank0[step] == single[step][0::2] and rank1[step] == single[step][1::2]
+
+
 def test_start_batch_resumes_same_batches_and_seeds():
     ratios = [1.5, 0.5, 1.0, 0.7, 2.0, 0.8]
 

@@ -102,3 +102,20 @@ def test_res5_head_halves_resolution_and_doubles_width():
 
     head = build_res5_head(arch="resnet18", norm="BN", width=32)
     assert head(torch.zeros(1, 128, 8, 8)).shape == (1, 256, 4, 4)
+
+
+def test_seeded_anchor_sampling_of_an_image_does_not_depend_on_its_batch():
+    from maskrcnn_ext.modeling.proposal_generator.rpn import _SeededAnchorSampler
+    from maskrcnn_ext.modeling.roi_heads.sampling import RPN_STREAM, sampling_generator
+
+    torch.manual_seed(0)
+    sampler = _SeededAnchorSampler(8, 0.25)
+    labels = [torch.randint(-1, 2, (50,)).float() for _ in range(2)]
+    sampler.generators = [sampling_generator(s, RPN_STREAM) for s in (3, 4)]
+    pos, neg = sampler(labels)
+    sampler.generators = [sampling_generator(4, RPN_STREAM)]
+    pos_alone, neg_alone = sampler(labels[1:])
+    assert torch.equal(pos[1], pos_alone[0]) and torch.equal(neg[1], neg_alone[0])
+    assert int(pos[1].sum()) == min(2, int((labels[1] == 1).sum()))
+    assert int(pos[1].sum() + neg[1].sum()) == 8
+    assert not (pos[1].bool() & (labels[1] != 1)).any() and not (neg[1].bool() & (labels[1] != 0)).any()

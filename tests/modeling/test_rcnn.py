@@ -83,3 +83,15 @@ def test_mask_branch_trains_on_at_most_the_capped_rois(tiny_model, cap, expected
     heads(features, proposals, images.image_sizes, targets)
     hook.remove()
     assert seen == [expected]
+
+
+def test_seeded_images_sample_the_same_anchors_and_rois_whatever_the_global_rng(tiny_model):
+    batch = [{**synthetic_input(), "sample_seed": 11}, {**synthetic_input(48, 64), "sample_seed": 12}]
+
+    def losses_after_reseeding(global_seed, inputs):
+        torch.manual_seed(global_seed)
+        return {k: v.item() for k, v in tiny_model(inputs).items()}
+
+    assert losses_after_reseeding(1, batch) == losses_after_reseeding(2, batch)
+    unseeded = [{k: v for k, v in x.items() if k != "sample_seed"} for x in batch]
+    assert losses_after_reseeding(1, unseeded) != losses_after_reseeding(2, unseeded)

@@ -48,7 +48,7 @@ class GeneralizedRCNN(nn.Module):
         """
         Args:
             batched_inputs: per image ``{"image": uint8 (3, H, W), "height", "width", ...}`` plus
-                ``"instances"`` (``boxes``, ``classes``, ``masks``) in training.
+                ``"instances"`` (``boxes``, ``classes``, ``masks``) and optionally ``"sample_seed"`` in training.
 
         Returns:
             training: ``{loss_name: scalar}``; inference: per image ``{"instances": {...}}`` at the
@@ -101,9 +101,13 @@ class GeneralizedRCNN(nn.Module):
             raise ValueError(f"Input {index} ({x.get('file_name', 'no file name')}) has no 'instances' "
                              "in training mode")
         inst = x["instances"]
-        return {"boxes": inst["boxes"].to(self.device, torch.float32),
-                "classes": inst["classes"].to(self.device, torch.int64),
-                "masks": inst["masks"].to(self.device) if "masks" in inst else None}
+        target = {"boxes": inst["boxes"].to(self.device, torch.float32),
+                  "classes": inst["classes"].to(self.device, torch.int64),
+                  "masks": inst["masks"].to(self.device) if "masks" in inst else None}
+        if "sample_seed" in x:
+            # The heads draw this image's anchor and RoI samples from it (see roi_heads.sampling).
+            target["sample_seed"] = int(x["sample_seed"])
+        return target
 
 
 def detector_postprocess(detections: dict[str, Tensor], input_size: tuple[int, int],

@@ -3,14 +3,43 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 from torch import Tensor
+from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 
 from ..registry import PROPOSAL_GENERATOR_REGISTRY
+from ..roi_heads.sampling import RPN_STREAM, sample_fg_bg, sampling_generator
 
 __all__ = ["RPN"]
+
+
+class _SeededAnchorSampler(BalancedPositiveNegativeSampler):
+    """torchvision's anchor sampler, drawing each image's anchors from that image's own generator.
+
+    torchvision calls the sampler with the anchor labels only, so :meth:`RPN.forward` hands the
+    generators over through ``generators`` for the duration of one forward.
+    """
+
+    generators: list[torch.Generator | None] | None = None
+
+    def __call__(self, matched_idxs: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        """Per image, uint8 ``(A,)`` masks of the sampled positive and negative anchors.
+
+        ``matched_idxs``: per image ``(A,)`` labels, 1 positive, 0 negative, -1 ignored.
+        """
+        generators = self.generators or [None] * len(matched_idxs)
+        pos_masks, neg_masks = [], []
+        for labels, generator in zip(matched_idxs, generators):
+            pos, neg = sample_fg_bg(torch.where(labels >= 1)[0], torch.where(labels == 0)[0],
+                                    self.batch_size_per_image, self.positive_fraction, generator)
+            for index, masks in ((pos, pos_masks), (neg, neg_masks)):
+                mask = torch.zeros_like(labels, dtype=torch.uint8)
+                mask[index] = 1
+                masks.append(mask)
+        return pos_masks, neg_masks
 
 
 @PROPOSAL_GENERATOR_REGISTRY.register()
@@ -50,6 +79,7 @@ class RPN(RegionProposalNetwork):
             post_nms_top_n={"training": post_nms_topk_train, "testing": post_nms_topk_test},
             nms_thresh=nms_thresh)
         self.in_features = tuple(in_features)
+        self.fg_bg_sampler = _SeededAnchorSampler(batch_size_per_image, positive_fraction)
 
     def forward(self, images: ImageList, features: dict[str, Tensor],  # type: ignore[override]
                 targets: list[dict[str, Tensor]] | None = None) -> tuple[list[Tensor], dict[str, Tensor]]:
@@ -57,13 +87,20 @@ class RPN(RegionProposalNetwork):
         Args:
             images: padded batch and the unpadded ``image_sizes``.
             features: all backbone maps; the RPN reads ``in_features``.
-            targets: per image ``{"boxes": (G, 4)}`` during training.
+            targets: per image ``{"boxes": (G, 4)}`` during training, optionally with the image's
+                ``"sample_seed"`` (int) to draw its anchor sample from.
 
         Returns:
             per-image proposals ``[(P, 4)]`` XYXY (detached), and in training
             ``{"loss_rpn_cls", "loss_rpn_loc"}``.
         """
         selected = {name: features[name] for name in self.in_features}
-        proposals, losses = super().forward(images, selected, targets)
+        if targets is not None:
+            self.fg_bg_sampler.generators = [sampling_generator(t.get("sample_seed"), RPN_STREAM)
+                                             for t in targets]
+        try:
+            proposals, losses = super().forward(images, selected, targets)
+        finally:
+            self.fg_bg_sampler.generators = None
         renamed = {"loss_objectness": "loss_rpn_cls", "loss_rpn_box_reg": "loss_rpn_loc"}
         return proposals, {renamed.get(k, k): v for k, v in losses.items()}

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from ..registry import MASK_LOSS_REGISTRY, ROI_HEADS_REGISTRY, build_from_registry
 from .fast_rcnn import FastRCNNOutputLayers
 from .mask_head import mask_targets
-from .sampling import match_and_sample
+from .sampling import ROI_STREAM, match_and_sample, sampling_generator
 
 __all__ = ["StandardROIHeads"]
 
@@ -102,7 +102,8 @@ class StandardROIHeads(nn.Module):
         return [match_and_sample(p, t["boxes"], t["classes"], num_classes=self.num_classes,
                                  iou_threshold=self.iou_threshold, batch_size=self.batch_size_per_image,
                                  positive_fraction=self.positive_fraction,
-                                 append_gt=self.proposal_append_gt)
+                                 append_gt=self.proposal_append_gt,
+                                 generator=sampling_generator(t.get("sample_seed"), ROI_STREAM))
                 for p, t in zip(proposals, targets)]
 
     # --- box branch -------------------------------------------------------------------------------

@@ -5,31 +5,62 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
-__all__ = ["match_and_sample"]
+__all__ = ["match_and_sample", "sample_fg_bg", "sampling_generator"]
+
+# Separate random streams per image for the RPN's anchors and the RoI heads' proposals.
+RPN_STREAM, ROI_STREAM = 1, 2
 
 
-def subsample_labels(is_fg: Tensor, num_samples: int, positive_fraction: float) -> tuple[Tensor, Tensor]:
-    """Random foreground/background indices with at most ``positive_fraction`` foreground.
+def sampling_generator(sample_seed: int | None, stream: int) -> torch.Generator | None:
+    """A CPU generator for one image's training-time sampling, or None to use the global RNG.
+
+    Seeding from the image's ``sample_seed`` (given by the data loader per stream position) makes the
+    sampled anchors and RoIs a function of the data alone: the same whichever rank, batch or
+    resumed process the image lands in.
 
     Args:
-        is_fg: ``(P,)`` bool, True for foreground candidates (all others are background).
+        sample_seed: the image's seed, or None.
+        stream: which sampler draws from it (``RPN_STREAM`` or ``ROI_STREAM``).
+    """
+    if sample_seed is None:
+        return None
+    return torch.Generator().manual_seed(int(sample_seed) * 16 + stream)
+
+
+def _random_subset(index: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
+    if generator is None:
+        return index[torch.randperm(index.numel(), device=index.device)[:k]]
+    return index[torch.randperm(index.numel(), generator=generator)[:k].to(index.device)]
+
+
+def sample_fg_bg(fg: Tensor, bg: Tensor, num_samples: int, positive_fraction: float,
+                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Random subsets of foreground and background candidates, at most ``positive_fraction`` foreground.
+
+    Args:
+        fg, bg: ``(F,)`` / ``(B,)`` int64 candidate indices.
         num_samples: total samples wanted (fewer when there are not enough candidates).
+        generator: CPU generator to draw from; None uses the global RNG.
 
     Returns:
         ``(fg_index, bg_index)`` int64 index tensors.
     """
-    fg = torch.nonzero(is_fg).squeeze(1)
-    bg = torch.nonzero(~is_fg).squeeze(1)
     num_fg = min(int(num_samples * positive_fraction), fg.numel())
     num_bg = min(num_samples - num_fg, bg.numel())
-    fg = fg[torch.randperm(fg.numel(), device=fg.device)[:num_fg]]
-    bg = bg[torch.randperm(bg.numel(), device=bg.device)[:num_bg]]
-    return fg, bg
+    return _random_subset(fg, num_fg, generator), _random_subset(bg, num_bg, generator)
+
+
+def subsample_labels(is_fg: Tensor, num_samples: int, positive_fraction: float,
+                     generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """:func:`sample_fg_bg` over a ``(P,)`` bool mask (True: foreground, False: background)."""
+    fg = torch.nonzero(is_fg).squeeze(1)
+    bg = torch.nonzero(~is_fg).squeeze(1)
+    return sample_fg_bg(fg, bg, num_samples, positive_fraction, generator)
 
 
 def match_and_sample(proposals: Tensor, gt_boxes: Tensor, gt_classes: Tensor, *, num_classes: int,
                      iou_threshold: float, batch_size: int, positive_fraction: float,
-                     append_gt: bool = True) -> dict[str, Tensor]:
+                     append_gt: bool = True, generator: torch.Generator | None = None) -> dict[str, Tensor]:
     """Label one image's proposals by their best-overlapping ground truth and sample a minibatch.
 
     Args:
@@ -39,6 +70,7 @@ def match_and_sample(proposals: Tensor, gt_boxes: Tensor, gt_classes: Tensor, *,
         iou_threshold: a proposal is foreground when its best IoU is at least this.
         batch_size: RoIs sampled; ``positive_fraction`` of them at most are foreground.
         append_gt: add the ground-truth boxes as proposals (so early training has positives).
+        generator: CPU generator for the sampling (see :func:`sampling_generator`); None: global RNG.
 
     Returns:
         ``{"boxes": (R, 4), "gt_classes": (R,), "gt_boxes": (R, 4), "gt_index": (R,)}`` with the
@@ -56,7 +88,7 @@ def match_and_sample(proposals: Tensor, gt_boxes: Tensor, gt_classes: Tensor, *,
         best_iou, gt_index = box_iou(gt_boxes, proposals).max(dim=0)
         classes = gt_classes
     is_fg = best_iou >= iou_threshold
-    fg, bg = subsample_labels(is_fg, batch_size, positive_fraction)
+    fg, bg = subsample_labels(is_fg, batch_size, positive_fraction, generator)
     keep = torch.cat([fg, bg])
     labels = classes[gt_index[keep]].clone()
     labels[len(fg):] = num_classes
