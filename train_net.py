@@ -13,6 +13,7 @@ import logging
 import os
 
 import torch
+from torch.distributed.elastic.multiprocessing.errors import record
 
 from maskrcnn_ext.config import LazyConfig, instantiate
 from maskrcnn_ext.engine import (
@@ -114,6 +115,7 @@ def load_for_evaluation(cfg, model, resume: bool) -> None:
     checkpointer.load_weights(cfg.train.init_checkpoint).require_complete("--eval-only")
 
 
+@record  # under torchrun, a failing rank's exception goes into the job's failure report
 def main(args) -> dict:
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)

@@ -34,6 +34,7 @@ _TASKS = ("bbox", "segm")
 # pycocotools' default buckets, in pixels² (bounds inclusive, as COCOeval applies them)
 _COCO_SIZE_RANGES = {"small": [0.0, 32.0**2], "medium": [32.0**2, 96.0**2], "large": [96.0**2, 1e10]}
 RESULTS_FILE = "coco_instances_results.json"
+METRICS_FILE = "coco_eval_metrics.json"
 
 
 @contextlib.contextmanager
@@ -98,8 +99,8 @@ class COCOEvaluator(DatasetEvaluator):
         tasks: subset of ``("bbox", "segm")``.
         max_dets_per_image: detections per image kept by COCOeval (its third ``maxDets``).
         output_dir: where to write ``coco_instances_results.json`` (one dict per predicted
-            instance, json category ids, ``score`` = box score, ``mask_score`` = mask score);
-            None writes nothing.
+            instance, json category ids, ``score`` = box score, ``mask_score`` = mask score) and
+            ``coco_eval_metrics.json`` (what :meth:`evaluate` returns); None writes nothing.
         distributed: gather predictions from all ranks to rank 0 before evaluating.
         area_ranges: ``{label: [lo, hi]}`` overriding COCO's size buckets (areas in pixels²);
             ``small/medium/large`` give ``APs/APm/APl``, other labels ``AP-area-<label>``.
@@ -190,6 +191,7 @@ class COCOEvaluator(DatasetEvaluator):
                 continue
             out[task] = self._evaluate_task(task, task_results, img_ids)
         out["gt_counts"] = self._gt_counts(img_ids)
+        self._write_json(METRICS_FILE, out)
         logger.info(
             "COCO evaluation results (AP in %%) on %d images; non-crowd ground truth per size: %s\n%s",
             len(img_ids), out["gt_counts"], format_results_table(out),
@@ -202,13 +204,17 @@ class COCOEvaluator(DatasetEvaluator):
             raise ValueError(f"Image ids {missing[:10]} are not in the ground-truth file {self._json_file}.")
 
     def _write_results(self, results: list[dict[str, Any]]) -> None:
+        if self._write_json(RESULTS_FILE, results):
+            logger.info("Wrote %d COCO results to %s", len(results), os.path.join(self._output_dir, RESULTS_FILE))
+
+    def _write_json(self, name: str, data: Any) -> bool:
+        """Write ``data`` to ``output_dir/name``; False when there is no output directory."""
         if not self._output_dir:
-            return
+            return False
         os.makedirs(self._output_dir, exist_ok=True)
-        path = os.path.join(self._output_dir, RESULTS_FILE)
-        with open(path, "w") as f:
-            json.dump(results, f)
-        logger.info("Wrote %d COCO results to %s", len(results), path)
+        with open(os.path.join(self._output_dir, name), "w") as f:
+            json.dump(data, f)
+        return True
 
     def _make_coco_eval(self, task: str, task_results: list[dict], img_ids: list[int]) -> COCOeval:
         with _pycocotools_to_debug_log():

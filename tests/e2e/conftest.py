@@ -1,8 +1,7 @@
-import importlib.util
 import os
 
 import pytest
-from e2e_helpers import REPO
+from e2e_helpers import load_train_net
 
 
 @pytest.fixture(scope="session")
@@ -20,8 +19,4 @@ def datasets_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def train_net():
-    """The launcher script as a module (it lives outside the package, like detectron2's tools/)."""
-    spec = importlib.util.spec_from_file_location("train_net", REPO / "train_net.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_train_net()

@@ -1,12 +1,9 @@
 """Train the tiny shapes config end to end, resume an interrupted run, and evaluate a checkpoint."""
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
-from e2e_helpers import REPO, TINY, eval_rows, run_train_net, train_rows
+from e2e_helpers import TINY, eval_rows, run_train_net, train_rows
 
 from maskrcnn_ext.config import LazyConfig
 from maskrcnn_ext.engine.trainer import SimpleTrainer
@@ -80,23 +77,6 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, datasets_root, train
     iterations = [r["iteration"] for r in train_rows(tmp_path)]
     assert iterations[:2] == [4, 9] and iterations[-2:] == [14, 19]
     assert (tmp_path / "last_checkpoint").read_text().strip() == "model_final.pth"
-
-
-def test_two_cpu_processes_train_and_evaluate_like_make_demo(tmp_path, datasets_root):
-    # `make demo` runs train_net.py with --num-processes 2; spawning needs a real script run.
-    overrides = [f"train.output_dir={tmp_path}", "train.max_iter=10", "lr_multiplier.max_iter=10",
-                 "lr_multiplier.steps=[8]", "train.vis_num_images=0"]
-    env = dict(os.environ, MASKRCNN_EXT_DATASETS=str(datasets_root))
-    done = subprocess.run([sys.executable, str(REPO / "train_net.py"), "--config-file", TINY,
-                           "--num-processes", "2", *overrides],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    log = (tmp_path / "log.txt").read_text()
-    assert "world size 2" in log
-    assert [r["iteration"] for r in train_rows(tmp_path)] == [4, 9]
-    # Both ranks' predictions are gathered: all 16 tiny_val images are evaluated.
-    assert "on 16 images" in log
-    assert "bbox/AP" in eval_rows(tmp_path)[-1]
 
 
 def test_deterministic_run_killed_and_resumed_ends_bit_identical(tmp_path, datasets_root, train_net, monkeypatch):

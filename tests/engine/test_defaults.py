@@ -33,12 +33,15 @@ def test_setup_logger_is_idempotent_and_appends(tmp_path):
         logger.removeHandler(handler)
 
 
-def test_non_main_rank_logs_to_its_own_file_only(tmp_path):
+def test_non_main_rank_writes_no_file_and_sends_warnings_to_stderr(tmp_path, capsys):
     logger = setup_logger(str(tmp_path), distributed_rank=3, name="maskrcnn_ext.test_b")
+    logger.info("progress only rank 0 reports")
+    logger.warning("image x.jpg is truncated")
     handlers = _own_handlers(logger)
-    assert [type(h) for h in handlers] == [logging.FileHandler]
-    assert handlers[0].baseFilename == str(tmp_path / "log.txt.rank3")
-    handlers[0].close()
+    assert [type(h) for h in handlers] == [logging.StreamHandler]
+    assert not list(tmp_path.iterdir())
+    err = capsys.readouterr().err
+    assert "[rank 3]" in err and "image x.jpg is truncated" in err and "progress" not in err
     logger.removeHandler(handlers[0])
 
 
