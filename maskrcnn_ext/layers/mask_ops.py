@@ -1,10 +1,10 @@
 """Mask operations shared by heads and post-processing."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import roi_align
 
@@ -17,7 +17,9 @@ def paste_masks_in_image(masks: Tensor, boxes: Tensor, image_size: tuple[int, in
 
     Only the pixels inside each box are computed, so the cost scales with box area, not with
     ``N x H x W``. Pixel ``(y, x)`` samples the mask at its centre ``(y + 0.5, x + 0.5)`` relative to
-    the box, bilinearly, with zeros outside the mask.
+    the box, bilinearly, with zeros outside the mask (``grid_sample`` with ``align_corners=False``).
+    Bilinear resampling is separable, so a box's ``h x w`` values are two small matrix products,
+    ``Wy (h, M) @ mask (M, M) @ Wx (w, M)^T``, which run at matrix-multiply speed.
 
     Args:
         masks: ``(N, M, M)`` mask probabilities in [0, 1] (or ``(N, 1, M, M)``).
@@ -34,16 +36,20 @@ def paste_masks_in_image(masks: Tensor, boxes: Tensor, image_size: tuple[int, in
     out = torch.zeros((len(masks), height, width), dtype=torch.bool, device=masks.device)
     if len(masks) == 0:
         return out
+    side = masks.shape[-1]
+    masks = masks.float()
     # One host transfer for all boxes instead of one small sync per box.
-    for i, (x0, y0, x1, y1) in enumerate(boxes.detach().float().cpu().tolist()):
-        region = _box_pixel_range(x0, y0, x1, y1, height, width)
-        if region is None:
-            continue
-        px0, py0, px1, py1 = region
-        grid = _box_grid(x0, y0, x1, y1, px0, py0, px1, py1, masks.device, masks.dtype)
-        sampled = F.grid_sample(masks[i][None, None], grid, mode="bilinear",
-                                padding_mode="zeros", align_corners=False)
-        out[i, py0:py1, px0:px1] = sampled[0, 0] >= threshold
+    regions = [_box_pixel_range(*box, height, width) for box in boxes.detach().float().cpu().tolist()]
+    kept = [i for i, r in enumerate(regions) if r is not None]
+    if not kept:
+        return out
+    box = boxes.detach().float()[kept]
+    # The interpolation weights of every box at once: per-box small ops would cost more than the products.
+    rows = _interpolation_matrices([regions[i][1::2] for i in kept], box[:, 1], box[:, 3], side)
+    cols = _interpolation_matrices([regions[i][0::2] for i in kept], box[:, 0], box[:, 2], side)
+    for i, row_weights, col_weights in zip(kept, rows, cols):
+        px0, py0, px1, py1 = regions[i]
+        out[i, py0:py1, px0:px1] = row_weights @ masks[i] @ col_weights.T >= threshold
     return out
 
 
@@ -57,14 +63,33 @@ def _box_pixel_range(x0: float, y0: float, x1: float, y1: float, height: int,
     return px0, py0, px1, py1
 
 
-def _box_grid(x0: float, y0: float, x1: float, y1: float, px0: int, py0: int, px1: int, py1: int,
-              device: torch.device, dtype: torch.dtype) -> Tensor:
-    """``(1, h, w, 2)`` grid_sample coordinates in [-1, 1] of pixel centres relative to the box."""
-    xs = (torch.arange(px0, px1, device=device, dtype=dtype) + 0.5 - x0) / (x1 - x0) * 2 - 1
-    ys = (torch.arange(py0, py1, device=device, dtype=dtype) + 0.5 - y0) / (y1 - y0) * 2 - 1
-    gx = xs[None, :].expand(len(ys), len(xs))
-    gy = ys[:, None].expand(len(ys), len(xs))
-    return torch.stack([gx, gy], dim=-1)[None]
+def _interpolation_matrices(ranges: list[tuple[int, int]], b0: Tensor, b1: Tensor, side: int) -> list[Tensor]:
+    """Per box, the ``(p1 - p0, side)`` bilinear weights of its pixels ``p0..p1-1`` on the mask cells
+    along one axis, given the box extent ``b0..b1`` (``(N,)`` each) on that axis.
+
+    Pixel ``p`` sits at mask coordinate ``u = (p + 0.5 - b0) / (b1 - b0) * side - 0.5``; it takes
+    ``1 - frac(u)`` of cell ``floor(u)`` and ``frac(u)`` of the next one, and nothing of cells outside
+    ``[0, side)`` (zero padding).
+    """
+    lengths = [p1 - p0 for p0, p1 in ranges]
+    device = b0.device
+    counts = torch.tensor(lengths, device=device)
+    # For every pixel row of the stacked result: its box, and its place within that box's range.
+    which = torch.repeat_interleave(torch.arange(len(ranges), device=device), counts)
+    first_row = torch.tensor([0, *itertools.accumulate(lengths)][:-1], device=device)
+    place = torch.arange(len(which), device=device) - torch.repeat_interleave(first_row, counts)
+    starts = torch.tensor([p0 for p0, _ in ranges], device=device, dtype=torch.float32)
+    pixel = starts[which] + place + 0.5
+    u = (pixel - b0[which]) * (side / (b1 - b0))[which] - 0.5
+    low = torch.floor(u)
+    frac = u - low
+    low = low.long()
+    # Columns shifted by one so that cells -1 and `side` exist; they are cut off below.
+    weights = torch.zeros((len(which), side + 2), device=device, dtype=torch.float32)
+    index = torch.arange(len(which), device=device)
+    weights[index, (low + 1).clamp(0, side + 1)] += 1 - frac
+    weights[index, (low + 2).clamp(0, side + 1)] += frac
+    return list(weights[:, 1 : side + 1].split(lengths))
 
 
 def crop_and_resize_masks(masks: Tensor, mask_index: Tensor, boxes: Tensor, size: int) -> Tensor:

@@ -1,4 +1,5 @@
 import torch
+import torch.nn.functional as F
 
 from maskrcnn_ext.layers.mask_ops import crop_and_resize_masks, paste_masks_in_image
 
@@ -25,6 +26,27 @@ def test_paste_clips_boxes_outside_image_and_handles_empty():
     assert out[0].sum().item() == 25  # rows/cols 0..4
     assert out[1].sum().item() == 0
     assert paste_masks_in_image(torch.zeros(0, 28, 28), torch.zeros(0, 4), (5, 6)).shape == (0, 5, 6)
+
+
+def test_paste_equals_bilinear_grid_sampling_at_pixel_centres():
+    # The definition the separable products implement: grid_sample (zeros outside, align_corners=False)
+    # of the mask at each pixel centre expressed in box coordinates.
+    torch.manual_seed(0)
+    masks = torch.sigmoid(F.interpolate(torch.randn(30, 1, 7, 7) * 4, size=28, mode="bilinear"))[:, 0]
+    corner = torch.rand(30, 2) * 140 - 20
+    boxes = torch.cat([corner, corner + 0.5 + torch.rand(30, 2) * 90], dim=1)  # some cross the borders
+    height, width = 120, 150
+    expected = torch.zeros(30, height, width, dtype=torch.bool)
+    ys, xs = torch.arange(height) + 0.5, torch.arange(width) + 0.5
+    for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
+        gx = ((xs - x0) / (x1 - x0) * 2 - 1)[None].expand(height, width)
+        gy = ((ys - y0) / (y1 - y0) * 2 - 1)[:, None].expand(height, width)
+        inside = (gx.abs() <= 1 + 2 / (x1 - x0)) & (gy.abs() <= 1 + 2 / (y1 - y0))
+        sampled = F.grid_sample(masks[i][None, None], torch.stack([gx, gy], -1)[None], align_corners=False)[0, 0]
+        expected[i] = (sampled >= 0.5) & inside
+    out = paste_masks_in_image(masks, boxes, (height, width))
+    assert out.sum() > 1000
+    assert (out != expected).sum().item() <= 2  # float rounding at the 0.5 threshold
 
 
 def test_crop_and_resize_masks_targets():
