@@ -27,6 +27,9 @@ from torchvision.ops import roi_align as tv_roi_align
 
 __all__ = ["AxisSamples", "axis_samples", "roi_align_separable", "roi_axis_samples"]
 
+# Elements (4 bytes each) of the largest window tensor one backward step builds.
+_WINDOW_BUDGET = 1 << 22
+
 
 class AxisSamples(NamedTuple):
     """Bilinear neighbours and weights of every sample along one axis, each ``(R, S, G)``."""
@@ -148,18 +151,22 @@ def _roi_align_backward(grad: Tensor, rois: Tensor, shape: torch.Size, spatial_s
     grad = grad.permute(0, 2, 3, 1)  # (R, Sy, Sx, C): channels last, so index_add moves whole rows
     flat = grad.new_zeros((batch * height * width, channels))
     y_span, x_span = _span(ys), _span(xs)
-    for members in _size_groups(y_span, x_span):
-        group_ys, group_xs, y, x = (_take(t, members) for t in (ys, xs, y_span, x_span))
-        win_y, win_x = int(y.size.max().item()), int(x.size.max().item())
-        ay, ax = _axis_matrix(group_ys, y.start, win_y), _axis_matrix(group_xs, x.start, win_x)
-        index = _window_index(batch_index[members], y.start, x.start, win_y, win_x, height, width)
-        r = len(members)
-        # Two plain batched matmuls: spread over x first, then (after moving y next to R) over y.
-        g = grad.index_select(0, members).transpose(1, 2).reshape(r, bins, bins * channels)
-        along_x = torch.bmm(ax.transpose(1, 2), g).view(r, win_x, bins, channels)
-        along_x = along_x.transpose(1, 2).reshape(r, bins, win_x * channels)
-        window = torch.bmm(ay.transpose(1, 2), along_x)  # (R, Ky, Kx * C)
-        flat.index_add_(0, index.reshape(-1), window.view(-1, channels))
+    for group in _size_groups(y_span, x_span):
+        win_y = int(y_span.size.index_select(0, group).max().item())
+        win_x = int(x_span.size.index_select(0, group).max().item())
+        # Bounded temporaries: the (R, Ky, Kx * C) windows of hundreds of RoIs would take gigabytes.
+        chunk = max(1, _WINDOW_BUDGET // (win_y * win_x * channels))
+        for members in group.split(chunk):
+            group_ys, group_xs, y, x = (_take(t, members) for t in (ys, xs, y_span, x_span))
+            ay, ax = _axis_matrix(group_ys, y.start, win_y), _axis_matrix(group_xs, x.start, win_x)
+            index = _window_index(batch_index[members], y.start, x.start, win_y, win_x, height, width)
+            r = len(members)
+            # Two plain batched matmuls: spread over x first, then (after moving y next to R) over y.
+            g = grad.index_select(0, members).transpose(1, 2).reshape(r, bins, bins * channels)
+            along_x = torch.bmm(ax.transpose(1, 2), g).view(r, win_x, bins, channels)
+            along_x = along_x.transpose(1, 2).reshape(r, bins, win_x * channels)
+            window = torch.bmm(ay.transpose(1, 2), along_x)  # (R, Ky, Kx * C)
+            flat.index_add_(0, index.reshape(-1), window.view(-1, channels))
     return flat.view(batch, height, width, channels).permute(0, 3, 1, 2).contiguous()
 
 
