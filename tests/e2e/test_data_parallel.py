@@ -46,7 +46,13 @@ def distance(a, b):
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory, datasets_root, train_net):
     out = tmp_path_factory.mktemp("one_process")
-    results = run_train_net(train_net, "--config-file", CHECK, f"train.output_dir={out}", *SHORT_RUN)
+    # One thread, as torchrun gives each of its processes: the same convolution kernels on both sides.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        results = run_train_net(train_net, "--config-file", CHECK, f"train.output_dir={out}", *SHORT_RUN)
+    finally:
+        torch.set_num_threads(threads)
     return out, results
 
 

@@ -18,7 +18,7 @@ LEVELS = ("p2", "p3", "p4", "p5")
 
 
 def build_tiny_model(num_classes: int = 3, channels: int = 16, mask: bool = True,
-                     mask_scoring: bool = False) -> GeneralizedRCNN:
+                     mask_scoring: bool = False, channels_last_inference: bool = False) -> GeneralizedRCNN:
     """A narrow R-18-FPN Mask R-CNN that runs in well under a second per step on CPU; with
     ``mask=False`` the same model without its mask branch (Faster R-CNN), with ``mask_scoring``
     the same model plus a small MaskIoU head (Mask Scoring R-CNN)."""
@@ -43,6 +43,7 @@ def build_tiny_model(num_classes: int = 3, channels: int = 16, mask: bool = True
             box_head=FastRCNNConvFCHead(in_channels=channels, pooler_resolution=7, fc_dims=(64, 64)),
             box_predictor=FastRCNNOutputLayers(input_dim=64, num_classes=num_classes),
             **mask_branch, **scoring),
+        channels_last_inference=channels_last_inference,
     )
 
 

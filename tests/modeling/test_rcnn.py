@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from modeling_toys import synthetic_input
+from modeling_toys import build_tiny_model, synthetic_input
 
 
 def test_training_returns_finite_loss_dict(tiny_model):
@@ -95,3 +95,19 @@ def test_seeded_images_sample_the_same_anchors_and_rois_whatever_the_global_rng(
     assert losses_after_reseeding(1, batch) == losses_after_reseeding(2, batch)
     unseeded = [{k: v for k, v in x.items() if k != "sample_seed"} for x in batch]
     assert losses_after_reseeding(1, unseeded) != losses_after_reseeding(2, unseeded)
+
+
+def test_channels_last_inference_computes_what_the_default_layout_computes(tiny_model):
+    nhwc = build_tiny_model(channels_last_inference=True)
+    nhwc.load_state_dict(tiny_model.state_dict())
+    batch = [synthetic_input()]
+    assert nhwc.preprocess_image(batch).tensors.is_contiguous()  # training keeps NCHW
+    for model in (tiny_model, nhwc):
+        model.eval()
+        model.roi_heads.box_predictor.test_score_thresh = 0.0
+    assert nhwc.preprocess_image(batch).tensors.is_contiguous(memory_format=torch.channels_last)
+    ours, theirs = nhwc(batch)[0]["instances"], tiny_model(batch)[0]["instances"]
+    assert len(ours["scores"]) == len(theirs["scores"]) == 100
+    torch.testing.assert_close(ours["scores"], theirs["scores"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ours["boxes"], theirs["boxes"], rtol=1e-4, atol=1e-3)
+    assert (ours["masks"] == theirs["masks"]).float().mean() > 0.999
