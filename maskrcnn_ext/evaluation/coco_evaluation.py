@@ -1,4 +1,5 @@
-"""COCO box and mask AP with pycocotools, the reference implementation of the metric.
+"""COCO box and mask AP with pycocotools, the reference implementation of the metric, or with
+faster-coco-eval, which gives the same numbers faster (see :mod:`.coco_backend`).
 
 Boxes are ranked by the model's ``scores`` and masks by its ``mask_scores`` (they differ when the
 mask-scoring head is on), so each task gets its own result list. AP values are fractions in [0, 1]
@@ -13,9 +14,9 @@ import logging
 import os
 from typing import Any
 
-from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from maskrcnn_ext.evaluation.coco_backend import coco_backend
 from maskrcnn_ext.evaluation.coco_results import (
     instances_to_coco_json,
     per_category_ap,
@@ -104,6 +105,8 @@ class COCOEvaluator(DatasetEvaluator):
         distributed: gather predictions from all ranks to rank 0 before evaluating.
         area_ranges: ``{label: [lo, hi]}`` overriding COCO's size buckets (areas in pixels²);
             ``small/medium/large`` give ``APs/APm/APl``, other labels ``AP-area-<label>``.
+        backend: ``"auto"`` (faster-coco-eval when installed, else pycocotools), ``"pycocotools"``
+            or ``"faster_coco_eval"``; all give the same numbers.
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class COCOEvaluator(DatasetEvaluator):
         output_dir: str | None = None,
         distributed: bool = True,
         area_ranges: dict[str, list[float]] | None = None,
+        backend: str = "auto",
     ) -> None:
         tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
         unknown = [t for t in tasks if t not in _TASKS]
@@ -129,8 +133,10 @@ class COCOEvaluator(DatasetEvaluator):
         self._distributed = distributed
         self._area_ranges = _check_area_ranges(area_ranges)
         self._json_file, mapping, class_names = _resolve_dataset(dataset_name, json_file)
+        self._backend = coco_backend(backend)
+        logger.debug("COCO metrics computed with %s", self._backend.name)
         with _pycocotools_to_debug_log():
-            self._coco_gt = COCO(self._json_file)
+            self._coco_gt = self._backend.coco(self._json_file)
         if mapping is None:  # contiguous ids follow the sorted json category ids, as in the catalog
             categories = sorted(self._coco_gt.dataset.get("categories", []), key=lambda c: c["id"])
             mapping = {c["id"]: i for i, c in enumerate(categories)}
@@ -222,12 +228,12 @@ class COCOEvaluator(DatasetEvaluator):
                 coco_dt = self._coco_gt.loadRes(task_results)
             else:
                 # loadRes([]) raises; an empty result set still yields 0 AP where there is ground truth.
-                coco_dt = COCO()
+                coco_dt = self._backend.coco()
                 coco_dt.dataset = {"images": list(self._coco_gt.dataset["images"]),
                                    "categories": list(self._coco_gt.dataset["categories"]),
                                    "annotations": []}
                 coco_dt.createIndex()
-        coco_eval = COCOeval(self._coco_gt, coco_dt, iouType=task)
+        coco_eval = self._backend.cocoeval(self._coco_gt, coco_dt, iouType=task)
         coco_eval.params.imgIds = list(img_ids)
         coco_eval.params.maxDets = [1, 10, self._max_dets]
         if self._area_ranges is not None:

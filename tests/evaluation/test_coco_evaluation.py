@@ -206,7 +206,7 @@ def test_pycocotools_prints_are_silenced(coco_json, capsys, caplog):
     inputs, outputs = gt_as_predictions(coco_json)
     capsys.readouterr()  # the helper itself loads the json with pycocotools
     with caplog.at_level(logging.DEBUG, logger="maskrcnn_ext.evaluation"):
-        run_eval(COCOEvaluator(json_file=coco_json, distributed=False), inputs, outputs)
+        run_eval(COCOEvaluator(json_file=coco_json, distributed=False, backend="pycocotools"), inputs, outputs)
     assert capsys.readouterr().out == ""
     assert "Accumulating evaluation results" in caplog.text  # forwarded to the log at DEBUG
 
