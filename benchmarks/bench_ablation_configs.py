@@ -100,7 +100,8 @@ def bench_config(path: str, *, device: str, images: int, size: tuple[int, int], 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=None, help=f"config files (default: the arms in {DEFAULT_GLOB})")
+    parser.add_argument("--configs", nargs="+", default=None,
+                        help=f"config files (default: the arms in {DEFAULT_GLOB})")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--images", type=int, default=2, help="images per step (the paper: 2 per GPU)")
     parser.add_argument("--size", type=int, nargs=2, default=(800, 1216), metavar=("H", "W"))
