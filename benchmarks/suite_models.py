@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import torch
+from bench_vs_torchvision import build_stock, to_stock_batch, train_step
 from torch import nn
 from torchvision.models import resnet50
 from torchvision.models.detection import MaskRCNN
@@ -41,8 +42,6 @@ def build_stock_r50() -> MaskRCNN:
 
 
 def build_stock_demo(ours: nn.Module, size: tuple[int, int]) -> MaskRCNN:
-    from bench_vs_torchvision import build_stock
-
     cfg = LazyConfig.load(DEMO_CONFIG)
     return build_stock(cfg, ours, size, score_thresh=0.0)
 
@@ -125,13 +124,6 @@ def to_device(batch: list[dict], device: torch.device) -> list[dict]:
     return [move(x) for x in batch]
 
 
-def stock_inputs(batch: list[dict]) -> tuple[list[torch.Tensor], list[dict]]:
-    images = [x["image"].float() / 255 for x in batch]
-    targets = [{"boxes": x["instances"]["boxes"], "labels": x["instances"]["classes"] + 1,
-                "masks": x["instances"]["masks"].to(torch.uint8)} for x in batch]
-    return images, targets
-
-
 def _detections(output: list[dict]) -> int:
     first = output[0]
     return len(first["instances"]["boxes"] if "instances" in first else first["boxes"])
@@ -147,7 +139,8 @@ def time_inference(models: dict[str, nn.Module], batch: list[dict], repeats: int
         model.eval()
         inputs = to_device(batch[:1], device_of(model))
         if isinstance(model, MaskRCNN):
-            calls[name] = lambda m=model, x=inputs: m(stock_inputs(x)[0])
+            images = to_stock_batch(inputs)[0]  # converted once, outside the timed calls
+            calls[name] = lambda m=model, x=images: m(x)
         else:
             calls[name] = lambda m=model, x=inputs: m([{k: v for k, v in x[0].items() if k != "instances"}])
     totals: dict[str, list[float]] = defaultdict(list)
@@ -178,13 +171,10 @@ def _train_call(model: nn.Module, batch: list[dict]) -> Callable[[], None]:
     optimizer = torch.optim.SGD(params, lr=1e-5, momentum=0.9)
     device = device_of(model)
     batch = to_device(batch, device)
-    stock = stock_inputs(batch) if isinstance(model, MaskRCNN) else None
+    stock = to_stock_batch(batch) if isinstance(model, MaskRCNN) else None
 
     def step() -> None:
-        losses = model(*stock) if stock is not None else model(batch)
-        optimizer.zero_grad(set_to_none=True)
-        sum(losses.values()).backward()
-        optimizer.step()
+        train_step(optimizer, lambda: model(*stock) if stock is not None else model(batch))
         sync(device)
 
     return step
