@@ -14,8 +14,6 @@ import logging
 import os
 from typing import Any
 
-from pycocotools.cocoeval import COCOeval
-
 from maskrcnn_ext.evaluation.coco_backend import coco_backend
 from maskrcnn_ext.evaluation.coco_results import (
     instances_to_coco_json,
@@ -222,7 +220,8 @@ class COCOEvaluator(DatasetEvaluator):
             json.dump(data, f)
         return True
 
-    def _make_coco_eval(self, task: str, task_results: list[dict], img_ids: list[int]) -> COCOeval:
+    def _make_coco_eval(self, task: str, task_results: list[dict], img_ids: list[int]) -> Any:
+        """The backend's ``COCOeval`` for one task, set up but not yet run."""
         with _pycocotools_to_debug_log():
             if task_results:
                 coco_dt = self._coco_gt.loadRes(task_results)
