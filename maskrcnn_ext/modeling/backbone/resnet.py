@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Callable, NamedTuple, Sequence
 
 from torch import Tensor, nn
-from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
+from torchvision.models.resnet import conv1x1
 from torchvision.ops import FrozenBatchNorm2d
 
 from ..registry import BACKBONE_REGISTRY
+from .blocks import BasicBlock, Bottleneck, ConvNorm, Stem
 
 __all__ = ["ResNetBottomUp", "get_norm", "freeze_module", "STAGE_NAMES"]
 
@@ -26,7 +27,8 @@ class _Arch(NamedTuple):
     width_per_group: int = 64
 
 
-# The torchvision architectures, described so that their width can be scaled for CPU-scale models.
+# The torchvision architectures (their blocks, with frozen batch norm folded into the convs), described
+# so that their width can be scaled for CPU-scale models.
 _ARCHS: dict[str, _Arch] = {
     "resnet18": _Arch(BasicBlock, (2, 2, 2, 2)),
     "resnet34": _Arch(BasicBlock, (3, 4, 6, 3)),
@@ -105,8 +107,8 @@ class ResNetBottomUp(nn.Module):
             raise ValueError("ResNet needs a norm layer; use FrozenBN, BN, SyncBN or GN")
         spec = _ARCHS[arch]
         self.out_features = tuple(out_features)
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False), norm_layer(width),
-                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
+        self.stem = Stem(nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False), norm_layer(width),
+                         nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
         last = max(STAGE_NAMES.index(f) for f in self.out_features)
         self.stage_names = STAGE_NAMES[: last + 1]
         channels, stage_out = width, {}
@@ -150,7 +152,7 @@ def make_stage(spec: _Arch, *, in_channels: int, planes: int, depth: int, stride
     out_channels = planes * spec.block.expansion
     downsample = None
     if stride != 1 or in_channels != out_channels:
-        downsample = nn.Sequential(conv1x1(in_channels, out_channels, stride), norm_layer(out_channels))
+        downsample = ConvNorm(conv1x1(in_channels, out_channels, stride), norm_layer(out_channels))
     extra = {} if spec.block is BasicBlock else {"groups": spec.groups, "base_width": spec.width_per_group}
     blocks = [spec.block(in_channels, planes, stride, downsample, norm_layer=norm_layer, **extra)]
     blocks += [spec.block(out_channels, planes, norm_layer=norm_layer, **extra) for _ in range(depth - 1)]
