@@ -6,7 +6,7 @@ Every operator maps feature maps ``(B, C, H, W)`` and RoIs ``(R, 5)`` given as
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -14,7 +14,7 @@ from torchvision.ops import roi_align
 
 from ..modeling.registry import POOLER_REGISTRY
 from .pooler_variants import aggregate_samples, bin_samples, check_aggregate
-from .roi_align_separable import roi_align_separable
+from .roi_align_separable import roi_align_channels_last, roi_align_separable
 
 _ROI_ALIGN_IMPLS = ("auto", "separable", "torchvision")
 
@@ -31,10 +31,12 @@ class ROIAlign(nn.Module):
         sampling_ratio: samples per bin side; 0 means adaptive (ceil(roi_size / S)).
         aligned: shift RoI coordinates by -0.5 px so that pixel centres sit at half-integers
             (the corrected convention); False reproduces the paper's original coordinates.
-        impl: ``"torchvision"`` for ``torchvision.ops.roi_align``, ``"separable"`` for
-            :func:`roi_align_separable` (torchvision's forward with a backward pass about twice as
-            fast on the CPU; same values and gradients), ``"auto"`` for the separable form on CPU
-            float tensors and torchvision's kernels elsewhere. Used for ``aggregate="avg"``.
+        impl: ``"torchvision"`` for ``torchvision.ops.roi_align``, ``"separable"`` for the separable
+            forms (same values and gradients, faster on the CPU): :func:`roi_align_separable` when
+            gradients are needed (torchvision's forward, a backward about twice as fast) and
+            :func:`roi_align_channels_last` without them on channels-last maps; ``"auto"`` for the
+            separable forms on CPU float tensors and torchvision's kernels elsewhere. Used for
+            ``aggregate="avg"``.
         aggregate: ``"avg"`` (the paper's RoIAlign) or ``"max"`` over each bin's samples (its
             Table 2c variant; needs ``sampling_ratio > 0``).
     """
@@ -52,21 +54,28 @@ class ROIAlign(nn.Module):
         self.impl = impl
         self.aggregate = aggregate
 
-    def _use_separable(self, features: Tensor) -> bool:
-        if not (features.requires_grad and torch.is_grad_enabled()):
-            return False  # both share torchvision's forward kernel; only the backward differs
+    def _separable_allowed(self, features: Tensor) -> bool:
         if self.impl == "auto":
             return features.device.type == "cpu" and features.dtype in (torch.float32, torch.float64)
         return self.impl == "separable"
+
+    def _op(self, features: Tensor) -> Callable[..., Tensor]:
+        if not self._separable_allowed(features):
+            return roi_align
+        if features.requires_grad and torch.is_grad_enabled():
+            return roi_align_separable
+        # Without autograd the separable forward pays off on channels-last maps (channels-last
+        # inference); on NCHW maps torchvision's kernel reads the planes directly.
+        channels_last = features.is_contiguous(memory_format=torch.channels_last)
+        return roi_align_channels_last if channels_last else roi_align
 
     def forward(self, features: Tensor, rois: Tensor) -> Tensor:
         if self.aggregate == "max":
             samples = bin_samples(features, rois, output_size=self.output_size, spatial_scale=self.spatial_scale,
                                   sampling_ratio=self.sampling_ratio, aligned=self.aligned)
             return aggregate_samples(samples, "max")
-        op = roi_align_separable if self._use_separable(features) else roi_align
-        return op(features, rois.to(features.dtype), self.output_size, self.spatial_scale,
-                  self.sampling_ratio, self.aligned)
+        return self._op(features)(features, rois.to(features.dtype), self.output_size, self.spatial_scale,
+                                  self.sampling_ratio, self.aligned)
 
     def extra_repr(self) -> str:
         return (f"output_size={self.output_size}, spatial_scale={self.spatial_scale}, "

@@ -18,14 +18,14 @@ one cell outside the map contribute zero, the others are clamped to the border.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torchvision.ops import roi_align as tv_roi_align
 
-__all__ = ["AxisSamples", "axis_samples", "roi_align_separable", "roi_axis_samples"]
+__all__ = ["AxisSamples", "axis_samples", "roi_align_channels_last", "roi_align_separable", "roi_axis_samples"]
 
 # Elements (4 bytes each) of the largest window tensor one backward step builds.
 _WINDOW_BUDGET = 1 << 22
@@ -140,16 +140,15 @@ def roi_axis_samples(rois: Tensor, shape: torch.Size, *, output_size: int, spati
     return ys, xs
 
 
-def _roi_align_backward(grad: Tensor, rois: Tensor, shape: torch.Size, spatial_scale: float,
-                        sampling_ratio: int, aligned: bool) -> Tensor:
-    """Gradient ``(B, C, H, W)`` of RoIAlign with respect to its features, given ``grad`` ``(R, C, S, S)``."""
-    batch, channels, height, width = shape
-    bins = grad.shape[-1]
-    ys, xs = roi_axis_samples(rois.to(grad.dtype), shape, output_size=bins, spatial_scale=spatial_scale,
-                              sampling_ratio=sampling_ratio, aligned=aligned)
-    batch_index = rois[:, 0].to(torch.int64)
-    grad = grad.permute(0, 2, 3, 1)  # (R, Sy, Sx, C): channels last, so index_add moves whole rows
-    flat = grad.new_zeros((batch * height * width, channels))
+def _window_chunks(ys: AxisSamples, xs: AxisSamples, batch_index: Tensor, shape: torch.Size
+                   ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """RoIs in bounded chunks of similar window size, with their axis matrices and window cells.
+
+    Yields:
+        ``members`` ``(r,)`` RoI indices, ``ay`` ``(r, S, Ky)``, ``ax`` ``(r, S, Kx)`` and the flat
+        cell ``index`` ``(r, Ky, Kx)`` into ``(B*H*W)`` of each member's window.
+    """
+    channels, height, width = shape[1:]
     y_span, x_span = _span(ys), _span(xs)
     for group in _size_groups(y_span, x_span):
         win_y = int(y_span.size.index_select(0, group).max().item())
@@ -159,15 +158,56 @@ def _roi_align_backward(grad: Tensor, rois: Tensor, shape: torch.Size, spatial_s
         for members in group.split(chunk):
             group_ys, group_xs, y, x = (_take(t, members) for t in (ys, xs, y_span, x_span))
             ay, ax = _axis_matrix(group_ys, y.start, win_y), _axis_matrix(group_xs, x.start, win_x)
-            index = _window_index(batch_index[members], y.start, x.start, win_y, win_x, height, width)
-            r = len(members)
-            # Two plain batched matmuls: spread over x first, then (after moving y next to R) over y.
-            g = grad.index_select(0, members).transpose(1, 2).reshape(r, bins, bins * channels)
-            along_x = torch.bmm(ax.transpose(1, 2), g).view(r, win_x, bins, channels)
-            along_x = along_x.transpose(1, 2).reshape(r, bins, win_x * channels)
-            window = torch.bmm(ay.transpose(1, 2), along_x)  # (R, Ky, Kx * C)
-            flat.index_add_(0, index.reshape(-1), window.view(-1, channels))
+            yield members, ay, ax, _window_index(batch_index[members], y.start, x.start, win_y, win_x,
+                                                 height, width)
+
+
+def _roi_align_backward(grad: Tensor, rois: Tensor, shape: torch.Size, spatial_scale: float,
+                        sampling_ratio: int, aligned: bool) -> Tensor:
+    """Gradient ``(B, C, H, W)`` of RoIAlign with respect to its features, given ``grad`` ``(R, C, S, S)``."""
+    batch, channels, height, width = shape
+    bins = grad.shape[-1]
+    ys, xs = roi_axis_samples(rois.to(grad.dtype), shape, output_size=bins, spatial_scale=spatial_scale,
+                              sampling_ratio=sampling_ratio, aligned=aligned)
+    grad = grad.permute(0, 2, 3, 1)  # (R, Sy, Sx, C): channels last, so index_add moves whole rows
+    flat = grad.new_zeros((batch * height * width, channels))
+    for members, ay, ax, index in _window_chunks(ys, xs, rois[:, 0].to(torch.int64), shape):
+        r, win_y, win_x = index.shape
+        # Two plain batched matmuls: spread over x first, then (after moving y next to R) over y.
+        g = grad.index_select(0, members).transpose(1, 2).reshape(r, bins, bins * channels)
+        along_x = torch.bmm(ax.transpose(1, 2), g).view(r, win_x, bins, channels)
+        along_x = along_x.transpose(1, 2).reshape(r, bins, win_x * channels)
+        window = torch.bmm(ay.transpose(1, 2), along_x)  # (R, Ky, Kx * C)
+        flat.index_add_(0, index.reshape(-1), window.view(-1, channels))
     return flat.view(batch, height, width, channels).permute(0, 3, 1, 2).contiguous()
+
+
+def roi_align_channels_last(features: Tensor, rois: Tensor, output_size: int, spatial_scale: float,
+                            sampling_ratio: int, aligned: bool) -> Tensor:
+    """RoIAlign forward as ``Ay @ window @ Ax^T`` on a channels-last map; no autograd.
+
+    Each window cell is a contiguous row of C channels, so gathering the windows is a row copy and
+    the two products run over all channels at once. torchvision's CPU kernel needs an NCHW map (a
+    full copy of a channels-last one) and reads every sample of every channel separately, so its time
+    also grows with the number of samples per bin; here only the window size matters.
+
+    Args and semantics as in :func:`roi_align_separable`; ``features`` is best channels-last
+    (otherwise it is copied into that layout first).
+
+    Returns:
+        ``(R, C, S, S)`` pooled features (channels-last strides).
+    """
+    channels = features.shape[1]
+    ys, xs = roi_axis_samples(rois.to(features.dtype), features.shape, output_size=output_size,
+                              spatial_scale=spatial_scale, sampling_ratio=sampling_ratio, aligned=aligned)
+    flat = features.permute(0, 2, 3, 1).reshape(-1, channels)  # a view for a channels-last map
+    out = features.new_zeros((len(rois), output_size, output_size, channels))
+    for members, ay, ax, index in _window_chunks(ys, xs, rois[:, 0].to(torch.int64), features.shape):
+        r, win_y, win_x = index.shape
+        window = flat.index_select(0, index.reshape(-1)).view(r, win_y, win_x * channels)
+        along_y = torch.bmm(ay, window).view(r, output_size, win_x, channels)  # (r, Sy, Kx, C)
+        out.index_copy_(0, members, torch.matmul(ax[:, None], along_y))  # (r, Sy, Sx, C)
+    return out.permute(0, 3, 1, 2)
 
 
 class _ROIAlignFunction(torch.autograd.Function):

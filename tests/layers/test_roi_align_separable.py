@@ -3,7 +3,7 @@ import torch
 from torchvision.ops import roi_align
 
 from maskrcnn_ext.layers.poolers import ROIAlign
-from maskrcnn_ext.layers.roi_align_separable import roi_align_separable
+from maskrcnn_ext.layers.roi_align_separable import roi_align_channels_last, roi_align_separable
 
 
 def random_rois(n, *, max_side, generator):
@@ -59,10 +59,34 @@ def test_roi_align_module_chooses_implementation():
         grads[impl] = torch.autograd.grad(op(features, rois).square().sum(), features)[0]
     torch.testing.assert_close(grads["separable"], grads["torchvision"])
     auto = ROIAlign(output_size=7, spatial_scale=0.25)
-    assert auto._use_separable(features)
-    assert not auto._use_separable(features.half())
-    assert not auto._use_separable(features.detach())  # inference: nothing to differentiate
+    nhwc = features.detach().contiguous(memory_format=torch.channels_last)
+    assert auto._op(features) is roi_align_separable
+    assert auto._op(features.half()) is roi_align
+    assert auto._op(features.detach()) is roi_align  # inference on an NCHW map
+    assert auto._op(nhwc) is roi_align_channels_last  # channels-last inference
+    assert ROIAlign(output_size=7, spatial_scale=0.25, impl="torchvision")._op(nhwc) is roi_align
     with torch.no_grad():
-        assert not auto._use_separable(features)
+        assert auto._op(features) is roi_align
     with pytest.raises(ValueError, match="impl must be one of"):
         ROIAlign(output_size=7, spatial_scale=0.25, impl="cuda")
+
+
+@pytest.mark.parametrize("output_size, sampling_ratio, aligned", [(7, 2, True), (14, 0, True), (5, 3, False)])
+@pytest.mark.parametrize("max_side", [24.0, 160.0])
+def test_channels_last_forward_matches_torchvision(output_size, sampling_ratio, aligned, max_side):
+    g = torch.Generator().manual_seed(1)
+    features = torch.randn(2, 5, 72, 88, generator=g, dtype=torch.float64)
+    rois = random_rois(60, max_side=max_side, generator=g).double()
+    rois[:3, 3:] = rois[:3, 1:3]  # empty boxes
+    args = (output_size, 0.25, sampling_ratio, aligned)
+    out = roi_align_channels_last(features.contiguous(memory_format=torch.channels_last), rois, *args)
+    torch.testing.assert_close(out, roi_align(features, rois, *args))
+    assert roi_align_channels_last(features, rois[:0], *args).shape == (0, 5, output_size, output_size)
+
+
+def test_channels_last_forward_of_one_bin_hand_computed():
+    # The 1x1 bin of the gradient test above averages cells with weights (3/8, 1/4, 3/8) per axis.
+    features = torch.arange(16.0).reshape(1, 1, 4, 4).contiguous(memory_format=torch.channels_last)
+    out = roi_align_channels_last(features, torch.tensor([[0.0, 0.0, 0.0, 3.0, 3.0]]), 1, 1.0, 2, True)
+    axis = torch.tensor([0.375, 0.25, 0.375, 0.0])
+    torch.testing.assert_close(out[0, 0, 0, 0], (axis[:, None] * axis[None, :] * features[0, 0]).sum())
