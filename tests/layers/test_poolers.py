@@ -51,6 +51,12 @@ def test_multilevel_pooler_uses_matching_level():
     expect_large = roi_align(features[1][1:], [large], 7, 1 / 8, 2, True)
     torch.testing.assert_close(out[0:1], expect_small)
     torch.testing.assert_close(out[1:2], expect_large)
+    # Channels-last maps (channels-last inference) give the same values, in their own layout.
+    with torch.no_grad():
+        nhwc = pooler([f.contiguous(memory_format=torch.channels_last) for f in features], [small, large])
+    assert nhwc.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous(
+        memory_format=torch.channels_last)
+    torch.testing.assert_close(nhwc, out)
 
 
 def test_pooler_rejects_level_count_mismatch():
