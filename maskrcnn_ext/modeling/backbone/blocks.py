@@ -1,12 +1,14 @@
-"""ResNet building blocks that fold frozen batch norm into the convolution before it.
+"""ResNet building blocks that fold a fixed batch norm into the convolution before it.
 
-A frozen batch norm is a fixed per-channel affine map, ``y = x * scale + shift``, so the conv in front
-of it can absorb it: convolving with ``weight * scale`` and adding ``shift`` as the bias gives the
-same output (up to float rounding) without two extra passes over every feature map. On the CPU those
-two elementwise passes took about a tenth of R-50-FPN inference at 800x1333 (``benchmarks/README.md``).
+A frozen batch norm, or a trainable one in eval mode, is a fixed per-channel affine map,
+``y = x * scale + shift``, so the conv in front of it can absorb it: convolving with
+``weight * scale`` and adding ``shift`` as the bias gives the same output (up to float rounding)
+without two extra passes over every feature map. On the CPU those passes took about a tenth of
+R-50-FPN inference at 800x1333 (``benchmarks/README.md``).
 
 The blocks subclass torchvision's and only override ``forward``, so parameter names, state dicts and
-checkpoints are unchanged; a trainable norm (BN, SyncBN, GN) runs as a separate layer as before.
+checkpoints are unchanged. A norm that normalizes with batch statistics (BN in training mode) or per
+sample (GN) runs as a separate layer, as before.
 """
 from __future__ import annotations
 
@@ -14,26 +16,36 @@ from torch import Tensor, nn
 from torchvision.models import resnet
 from torchvision.ops import FrozenBatchNorm2d
 
-__all__ = ["BasicBlock", "Bottleneck", "ConvNorm", "Stem", "conv_norm", "frozen_affine"]
+__all__ = ["BasicBlock", "Bottleneck", "ConvNorm", "Stem", "conv_norm", "fixed_affine"]
 
 
-def frozen_affine(norm: FrozenBatchNorm2d) -> tuple[Tensor, Tensor]:
-    """Per-channel ``(scale, shift)`` ``(C,)`` of a frozen batch norm: ``norm(x) = x * scale + shift``."""
-    scale = norm.weight * (norm.running_var + norm.eps).rsqrt()
-    return scale, norm.bias - norm.running_mean * scale
+def fixed_affine(norm: nn.Module) -> tuple[Tensor, Tensor] | None:
+    """Per-channel ``(scale, shift)`` ``(C,)`` with ``norm(x) = x * scale + shift``, when ``norm`` is
+    a fixed map: a frozen batch norm, or a batch norm in eval mode with running statistics.
+    None for any other norm."""
+    fixed = isinstance(norm, FrozenBatchNorm2d) or (
+        isinstance(norm, nn.modules.batchnorm._BatchNorm) and not norm.training and norm.running_var is not None)
+    if not fixed:
+        return None
+    scale = (norm.running_var + norm.eps).rsqrt()
+    if norm.weight is not None:  # a batch norm built with affine=False has neither weight nor bias
+        scale = scale * norm.weight
+    shift = -norm.running_mean * scale
+    return scale, shift if norm.bias is None else shift + norm.bias
 
 
 def conv_norm(x: Tensor, conv: nn.Conv2d, norm: nn.Module) -> Tensor:
-    """``norm(conv(x))``, as one convolution when ``norm`` is a frozen batch norm.
+    """``norm(conv(x))``, as one convolution when ``norm`` is a fixed affine map (:func:`fixed_affine`).
 
     Gradients still reach ``conv.weight`` (and ``conv.bias``) through the folded weight.
 
     Args:
         x: ``(B, C_in, H, W)`` input, in either memory format.
     """
-    if not isinstance(norm, FrozenBatchNorm2d):
+    affine = fixed_affine(norm)
+    if affine is None:
         return norm(conv(x))
-    scale, shift = frozen_affine(norm)
+    scale, shift = affine
     weight = conv.weight * scale.reshape(-1, 1, 1, 1)
     bias = shift if conv.bias is None else conv.bias * scale + shift
     return conv._conv_forward(x, weight, bias)
@@ -47,7 +59,7 @@ class ConvNorm(nn.Sequential):
 
 
 class Stem(nn.Sequential):
-    """``Sequential(conv, norm, relu, maxpool)``, the ResNet stem, with the norm folded when frozen."""
+    """``Sequential(conv, norm, relu, maxpool)``, the ResNet stem, with the norm folded when fixed."""
 
     def forward(self, x: Tensor) -> Tensor:
         return self[3](self[2](conv_norm(x, self[0], self[1])))
