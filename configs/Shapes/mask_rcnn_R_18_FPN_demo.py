@@ -41,12 +41,12 @@ dataloader.test.mapper.augmentations = [L(v2.Resize)(size=352, max_size=640)]
 
 train.update(
     output_dir="./output/shapes_R18_FPN_demo",
-    max_iter=800,
+    max_iter=880,
     eval_period=0,  # evaluate once, at the end
     log_period=20,
     checkpointer=dict(period=200, max_to_keep=2),
 )
 
-# One 10x lr drop for the last 92 iterations (the runs behind this choice: benchmarks/README.md).
-lr_multiplier = L(warmup_multistep)(steps=[708], max_iter="${train.max_iter}", warmup_iters=50,
+# One 10x lr drop for the last 100 iterations (the runs behind this choice: benchmarks/README.md).
+lr_multiplier = L(warmup_multistep)(steps=[780], max_iter="${train.max_iter}", warmup_iters=50,
                                     warmup_factor=0.01)
