@@ -1,4 +1,5 @@
-"""RoIAlign whose backward pass runs as two small matrix products per RoI (fast on the CPU).
+"""RoIAlign as two small matrix products per RoI (fast on the CPU): the backward pass, and the
+forward pass on channels-last maps.
 
 RoIAlign averages bilinear samples taken on a regular ``grid_h x grid_w`` grid in every bin. Both the
 bilinear weights and the grid factor into a y part and an x part, so the pooled output of one RoI is
@@ -11,10 +12,11 @@ window is then ``Ay^T @ G[c] @ Ax``: two batched matmuls and one ``index_add`` o
 into the feature gradient. torchvision's CPU backward kernel instead recomputes the bilinear weights
 for every channel and scatters single values, which made it the third most expensive op of a CPU
 training step after the convolutions (numbers in ``benchmarks/README.md``). Its forward kernel is
-fast and is used as is, so inference is unchanged.
+used as is in training (NCHW maps); at channels-last inference the same product gives the forward
+pass (:func:`roi_align_channels_last`).
 
-The gradient equals torchvision's up to float rounding, including its edge rules: samples more than
-one cell outside the map contribute zero, the others are clamped to the border.
+Values and gradients equal torchvision's up to float rounding, including its edge rules: samples
+more than one cell outside the map contribute zero, the others are clamped to the border.
 """
 from __future__ import annotations
 
