@@ -90,7 +90,8 @@ def build_trainer(cfg, model, resume: bool) -> tuple[SimpleTrainer, EvalHook, in
     writers = [ConsoleWriter(cfg.train.max_iter),
                JSONWriter(os.path.join(cfg.train.output_dir, "metrics.jsonl")),
                TensorboardWriter(cfg.train.output_dir)] if main_process else []
-    eval_hook = EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model))
+    # Every rank evaluates with rank 0's buffers: the ones in the checkpoints (see broadcast_buffers).
+    eval_hook = EvalHook(cfg.train.eval_period, lambda: do_test(cfg, comm.broadcast_buffers(model)))
     trainer.register_hooks([
         IterationTimer(),
         LRScheduler(scheduler),

@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch.distributed as dist
+from torch import nn
 
 __all__ = [
     "all_gather",
+    "broadcast_buffers",
     "gather",
     "get_rank",
     "get_world_size",
@@ -87,3 +89,16 @@ def gather(obj: Any, dst: int = 0) -> list[Any]:
     output: list[Any] | None = [None] * world_size if rank == dst else None
     dist.gather_object(obj, output, dst=dst)
     return output if rank == dst else []
+
+
+def broadcast_buffers(module: nn.Module, src: int = 0) -> nn.Module:
+    """Give every rank ``src``'s buffers (batch-norm running statistics); returns ``module``.
+
+    DistributedDataParallel broadcasts buffers at the start of each training forward, after which
+    every rank updates its own copy. Evaluating the bare module after a step would therefore test
+    each rank's share of the images with statistics that no checkpoint holds (rank 0 saves).
+    """
+    if get_world_size() > 1:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src)
+    return module

@@ -7,6 +7,7 @@ import json
 import os
 
 import pytest
+import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from coco_fixtures import gt_as_predictions
@@ -25,6 +26,11 @@ def _worker(rank: int, init_file: str, json_file: str, out_dir: str) -> None:
             "all_gather": comm.all_gather(rank * 10),
             "gather": comm.gather(f"r{rank}", dst=0),
         }
+        norm = torch.nn.BatchNorm1d(2)
+        norm.running_mean.fill_(rank + 1.0)
+        norm.weight.data.fill_(rank + 1.0)
+        comm.broadcast_buffers(norm)
+        report["buffers"] = [norm.running_mean.tolist(), norm.num_batches_tracked.item(), norm.weight.tolist()]
         image_ids = [10, 30] if rank == 0 else [20]
         with contextlib.redirect_stdout(io.StringIO()):
             inputs, outputs = gt_as_predictions(json_file, image_ids=image_ids)
@@ -49,6 +55,9 @@ def test_evaluation_gathers_predictions_from_all_ranks(coco_json, tmp_path):
     assert rank0["world_size"] == rank1["world_size"] == 2
     assert rank0["all_gather"] == rank1["all_gather"] == [0, 10]
     assert rank0["gather"] == ["r0", "r1"] and rank1["gather"] == []
+    # Buffers come from rank 0; parameters stay each rank's own.
+    assert rank0["buffers"][:2] == rank1["buffers"][:2] == [[1.0, 1.0], 0]
+    assert rank1["buffers"][2] == [2.0, 2.0]
     # Rank 0 evaluates all three images: perfect AP and every non-crowd gt counted.
     assert rank0["results"]["bbox"]["AP"] == pytest.approx(1.0)
     assert rank0["results"]["segm"]["AP"] == pytest.approx(1.0)

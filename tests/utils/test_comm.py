@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import torch
+
 from maskrcnn_ext.utils import comm
 
 
@@ -14,3 +16,5 @@ def test_single_process_answers():
     assert comm.all_gather(payload) == [payload]
     assert comm.gather(payload) == [payload]
     assert comm.gather(payload, dst=0)[0] is payload
+    module = torch.nn.BatchNorm1d(2)
+    assert comm.broadcast_buffers(module) is module
