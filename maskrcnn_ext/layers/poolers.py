@@ -21,6 +21,11 @@ _ROI_ALIGN_IMPLS = ("auto", "separable", "torchvision")
 __all__ = ["ROIAlign", "MultiLevelROIPooler", "assign_boxes_to_levels", "boxes_to_rois"]
 
 
+def _is_channels_last(x: Tensor) -> bool:
+    """Channels-last strides that are not also NCHW ones (a map with C = 1 or H = W = 1 is both)."""
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
 @POOLER_REGISTRY.register()
 class ROIAlign(nn.Module):
     """RoIAlign (He et al. 2017): bilinear samples on a regular grid in each bin, averaged (or max).
@@ -66,8 +71,7 @@ class ROIAlign(nn.Module):
             return roi_align_separable
         # Without autograd the separable forward pays off on channels-last maps (channels-last
         # inference); on NCHW maps torchvision's kernel reads the planes directly.
-        channels_last = features.is_contiguous(memory_format=torch.channels_last)
-        return roi_align_channels_last if channels_last else roi_align
+        return roi_align_channels_last if _is_channels_last(features) else roi_align
 
     def forward(self, features: Tensor, rois: Tensor) -> Tensor:
         if self.aggregate == "max":
@@ -163,10 +167,6 @@ class MultiLevelROIPooler(nn.Module):
             if index.numel():
                 out.index_copy_(0, index, op(feature, rois[index]).to(out.dtype))
         return out
-
-
-def _is_channels_last(x: Tensor) -> bool:
-    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 
 
 def build_level_ops(*, op: str = "ROIAlign", output_size: int, strides: Sequence[int],

@@ -29,7 +29,7 @@ from torchvision.ops import roi_align as tv_roi_align
 
 __all__ = ["AxisSamples", "axis_samples", "roi_align_channels_last", "roi_align_separable", "roi_axis_samples"]
 
-# Elements (4 bytes each) of the largest window tensor one backward step builds.
+# Elements (4 bytes each) of the largest window tensor one forward or backward chunk builds.
 _WINDOW_BUDGET = 1 << 22
 
 
@@ -186,7 +186,7 @@ def _roi_align_backward(grad: Tensor, rois: Tensor, shape: torch.Size, spatial_s
 
 def roi_align_channels_last(features: Tensor, rois: Tensor, output_size: int, spatial_scale: float,
                             sampling_ratio: int, aligned: bool) -> Tensor:
-    """RoIAlign forward as ``Ay @ window @ Ax^T`` on a channels-last map; no autograd.
+    """RoIAlign forward as ``Ay @ window @ Ax^T`` on a channels-last map, for inference.
 
     Each window cell is a contiguous row of C channels, so gathering the windows is a row copy and
     the two products run over all channels at once. torchvision's CPU kernel needs an NCHW map (a
@@ -194,11 +194,20 @@ def roi_align_channels_last(features: Tensor, rois: Tensor, output_size: int, sp
     also grows with the number of samples per bin; here only the window size matters.
 
     Args and semantics as in :func:`roi_align_separable`; ``features`` is best channels-last
-    (otherwise it is copied into that layout first).
+    (otherwise it is copied into that layout first). It computes in the map's dtype, also under
+    autocast. One difference from torchvision: a window is padded to the largest of its size group
+    with zero-weight cells, so an inf or NaN in the map near (not inside) a RoI also makes its output
+    NaN; only a diverged model has such maps.
 
     Returns:
         ``(R, C, S, S)`` pooled features (channels-last strides).
     """
+    with torch.autocast(features.device.type, enabled=False):
+        return _roi_align_channels_last(features, rois, output_size, spatial_scale, sampling_ratio, aligned)
+
+
+def _roi_align_channels_last(features: Tensor, rois: Tensor, output_size: int, spatial_scale: float,
+                             sampling_ratio: int, aligned: bool) -> Tensor:
     channels = features.shape[1]
     ys, xs = roi_axis_samples(rois.to(features.dtype), features.shape, output_size=output_size,
                               spatial_scale=spatial_scale, sampling_ratio=sampling_ratio, aligned=aligned)

@@ -97,6 +97,7 @@ def broadcast_buffers(module: nn.Module, src: int = 0) -> nn.Module:
     DistributedDataParallel broadcasts buffers at the start of each training forward, after which
     every rank updates its own copy. Evaluating the bare module after a step would therefore test
     each rank's share of the images with statistics that no checkpoint holds (rank 0 saves).
+    Every rank must call it, with the same model (buffers of the same shapes, in the same order).
     """
     if get_world_size() > 1:
         for buffer in module.buffers():

@@ -90,3 +90,17 @@ def test_channels_last_forward_of_one_bin_hand_computed():
     out = roi_align_channels_last(features, torch.tensor([[0.0, 0.0, 0.0, 3.0, 3.0]]), 1, 1.0, 2, True)
     axis = torch.tensor([0.375, 0.25, 0.375, 0.0])
     torch.testing.assert_close(out[0, 0, 0, 0], (axis[:, None] * axis[None, :] * features[0, 0]).sum())
+
+
+def test_channels_last_path_under_autocast_and_for_ambiguous_layouts():
+    g = torch.Generator().manual_seed(2)
+    rois = random_rois(20, max_side=80.0, generator=g)
+    op = ROIAlign(output_size=7, spatial_scale=0.25, sampling_ratio=2)
+    features = torch.randn(2, 8, 72, 88, generator=g)
+    expected = roi_align(features, rois, 7, 0.25, 2, True)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = op(features.contiguous(memory_format=torch.channels_last), rois)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected)
+    one_channel = torch.randn(2, 1, 72, 88, generator=g)  # NCHW and channels-last at once
+    assert op._op(one_channel) is roi_align

@@ -89,3 +89,12 @@ def test_folded_backbone_matches_unfolded_torchvision_blocks(arch, norm, monkeyp
         unfolded = net(x)
     for name, expected in unfolded.items():
         torch.testing.assert_close(folded[name], expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
+def test_half_precision_conv_after_float32_norm_stays_half_precision():
+    g = torch.Generator().manual_seed(0)
+    conv, norm = nn.Conv2d(4, 6, 3, padding=1, bias=False).bfloat16(), random_frozen_bn(6, g)
+    x = torch.randn(1, 4, 8, 8, generator=g).bfloat16()
+    out = conv_norm(x, conv, norm)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), norm(conv(x)).float(), rtol=0.05, atol=0.05)

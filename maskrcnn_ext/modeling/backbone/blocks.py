@@ -48,7 +48,8 @@ def conv_norm(x: Tensor, conv: nn.Conv2d, norm: nn.Module) -> Tensor:
     scale, shift = affine
     weight = conv.weight * scale.reshape(-1, 1, 1, 1)
     bias = shift if conv.bias is None else conv.bias * scale + shift
-    return conv._conv_forward(x, weight, bias)
+    # A half-precision conv after a float32 norm keeps computing in half precision.
+    return conv._conv_forward(x, weight.to(conv.weight.dtype), bias.to(conv.weight.dtype))
 
 
 class ConvNorm(nn.Sequential):
