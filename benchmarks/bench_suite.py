@@ -121,6 +121,8 @@ def markdown(results: dict) -> str:
     if "memory" in results:
         m = results["memory"]
         row("peak RSS, R-50-FPN training, 2 x 800x1333", m["ours"], m["torchvision"], "GiB", ".2f")
+    if len(lines) == 4:  # no comparison was measured: no empty table
+        del lines[1:]
     if "coco" in results:
         c = results["coco"]
         times = ", ".join(f"{name} {sec:.2f} s" for name, sec in c["seconds"].items())
@@ -152,6 +154,8 @@ def main() -> None:
         print(sm.peak_rss_of_training(args.rss_worker))
         return
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
+    # faster-coco-eval logs every evaluate/accumulate/summarize at INFO: 100 lines per COCO part.
+    logging.getLogger("faster_coco_eval").setLevel(logging.WARNING)
     torch.manual_seed(0)
     repeats = args.repeats or (2 if args.quick else 5)
     results: dict = {"machine": machine()}
