@@ -96,7 +96,7 @@ class RPN(RegionProposalNetwork):
         """
         selected = {name: features[name] for name in self.in_features}
         if targets is not None:
-            self.fg_bg_sampler.generators = [sampling_generator(t.get("sample_seed"), RPN_STREAM)
+            self.fg_bg_sampler.generators = [sampling_generator(t.get("sample_seed"), RPN_STREAM, t["boxes"].device)
                                              for t in targets]
         try:
             proposals, losses = super().forward(images, selected, targets)

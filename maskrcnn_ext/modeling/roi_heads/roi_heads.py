@@ -103,7 +103,7 @@ class StandardROIHeads(nn.Module):
                                  iou_threshold=self.iou_threshold, batch_size=self.batch_size_per_image,
                                  positive_fraction=self.positive_fraction,
                                  append_gt=self.proposal_append_gt,
-                                 generator=sampling_generator(t.get("sample_seed"), ROI_STREAM))
+                                 generator=sampling_generator(t.get("sample_seed"), ROI_STREAM, p.device))
                 for p, t in zip(proposals, targets)]
 
     # --- box branch -------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ __all__ = ["match_and_sample", "sample_fg_bg", "sampling_generator"]
 RPN_STREAM, ROI_STREAM = 1, 2
 
 
-def sampling_generator(sample_seed: int | None, stream: int) -> torch.Generator | None:
-    """A CPU generator for one image's training-time sampling, or None to use the global RNG.
+def sampling_generator(sample_seed: int | None, stream: int,
+                       device: torch.device | str = "cpu") -> torch.Generator | None:
+    """A generator for one image's training-time sampling, or None to use the global RNG.
 
     Seeding from the image's ``sample_seed`` (given by the data loader per stream position) makes the
     sampled anchors and RoIs a function of the data alone: the same whichever rank, batch or
@@ -21,16 +22,18 @@ def sampling_generator(sample_seed: int | None, stream: int) -> torch.Generator 
     Args:
         sample_seed: the image's seed, or None.
         stream: which sampler draws from it (``RPN_STREAM`` or ``ROI_STREAM``).
+        device: where the candidates are, so that the permutations are drawn there (a CUDA
+            generator's stream differs from a CPU one's; each is reproducible on its own).
     """
     if sample_seed is None:
         return None
-    return torch.Generator().manual_seed(int(sample_seed) * 16 + stream)
+    return torch.Generator(device=device).manual_seed(int(sample_seed) * 16 + stream)
 
 
 def _random_subset(index: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
     if generator is None:
         return index[torch.randperm(index.numel(), device=index.device)[:k]]
-    return index[torch.randperm(index.numel(), generator=generator)[:k].to(index.device)]
+    return index[torch.randperm(index.numel(), generator=generator, device=generator.device)[:k].to(index.device)]
 
 
 def sample_fg_bg(fg: Tensor, bg: Tensor, num_samples: int, positive_fraction: float,
@@ -40,7 +43,7 @@ def sample_fg_bg(fg: Tensor, bg: Tensor, num_samples: int, positive_fraction: fl
     Args:
         fg, bg: ``(F,)`` / ``(B,)`` int64 candidate indices.
         num_samples: total samples wanted (fewer when there are not enough candidates).
-        generator: CPU generator to draw from; None uses the global RNG.
+        generator: generator to draw from (see :func:`sampling_generator`); None uses the global RNG.
 
     Returns:
         ``(fg_index, bg_index)`` int64 index tensors.
@@ -70,7 +73,7 @@ def match_and_sample(proposals: Tensor, gt_boxes: Tensor, gt_classes: Tensor, *,
         iou_threshold: a proposal is foreground when its best IoU is at least this.
         batch_size: RoIs sampled; ``positive_fraction`` of them at most are foreground.
         append_gt: add the ground-truth boxes as proposals (so early training has positives).
-        generator: CPU generator for the sampling (see :func:`sampling_generator`); None: global RNG.
+        generator: generator for the sampling (see :func:`sampling_generator`); None: global RNG.
 
     Returns:
         ``{"boxes": (R, 4), "gt_classes": (R,), "gt_boxes": (R, 4), "gt_index": (R,)}`` with the
