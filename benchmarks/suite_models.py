@@ -7,9 +7,7 @@ the CPU demo model (torchvision's ``MaskRCNN`` assembled with the demo's widths,
 """
 from __future__ import annotations
 
-import resource
 import statistics
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -23,6 +21,7 @@ from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from maskrcnn_ext.config import LazyConfig, instantiate
+from maskrcnn_ext.utils.env import peak_rss_mib
 
 R50_CONFIG = "configs/COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_1x.py"
 DEMO_CONFIG = "configs/Shapes/mask_rcnn_R_18_FPN_demo.py"
@@ -207,22 +206,4 @@ def peak_rss_of_training(which: str, steps: int = 2) -> float:
     step = _train_call(model, synthetic_batch(2, (800, 1333)))
     for _ in range(steps):
         step()
-    return peak_rss_gib()
-
-
-def peak_rss_gib() -> float:
-    """This process's peak resident memory in GiB.
-
-    Linux's ``VmHWM`` where there is one: ``ru_maxrss`` survives ``exec``, so a worker started by a
-    large process would report its parent's peak (it did: both models "peaked" at the suite's own
-    4.25 GiB). Elsewhere ``ru_maxrss`` (kilobytes on Linux, bytes on macOS).
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 2**20  # kB
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
+    return peak_rss_mib() / 1024  # VmHWM: the worker's own peak, not its parent's

@@ -9,13 +9,13 @@ import datetime
 import json
 import logging
 import os
-import resource
-import sys
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from fvcore.common.history_buffer import HistoryBuffer
+
+from ..utils.env import peak_rss_mib
 
 __all__ = [
     "ConsoleWriter",
@@ -222,9 +222,7 @@ def _max_memory_mb() -> float:
     """Peak GPU memory of this process on CUDA, else peak resident set size, in MiB."""
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 1024**2
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports kilobytes, macOS bytes.
-    return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
+    return peak_rss_mib()
 
 
 def _format_lr(lr: float) -> str:

@@ -6,13 +6,14 @@ import logging
 import os
 import platform
 import random
+import resource
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["collect_env_info", "git_commit", "seed_all"]
+__all__ = ["collect_env_info", "git_commit", "peak_rss_mib", "seed_all"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +118,21 @@ def git_commit(start: str | os.PathLike | None = None) -> str | None:
     except OSError:
         return None
     return None
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB.
+
+    Linux's ``VmHWM`` where there is one: ``ru_maxrss`` survives ``exec``, so a process started by a
+    larger one (a data-parallel worker, a benchmark's measuring child) would report its parent's peak.
+    Elsewhere ``ru_maxrss`` (kilobytes on Linux, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024**2 if sys.platform == "darwin" else peak / 1024
