@@ -126,10 +126,11 @@ def markdown(results: dict) -> str:
     if "coco" in results:
         c = results["coco"]
         times = ", ".join(f"{name} {sec:.2f} s" for name, sec in c["seconds"].items())
+        compared = ("" if "max_stat_difference" not in c else
+                    f"; largest difference between the backends' 12 summary numbers: {c['max_stat_difference']:.1e}")
         lines += ["", f"COCO evaluation (bbox + segm) of {c['predictions']} predictions on {c['images']} images: "
                       f"{times}; AP bbox {c['stats']['pycocotools']['bbox'][0]:.4f}, segm "
-                      f"{c['stats']['pycocotools']['segm'][0]:.4f}; largest difference between the backends' "
-                      f"12 summary numbers: {c['max_stat_difference']:.1e}"]
+                      f"{c['stats']['pycocotools']['segm'][0]:.4f}{compared}"]
     if "loader" in results:
         lines += ["", "Training loader, demo config (default augmentations): " + ", ".join(
             f"{w} workers {v:.1f} images/s" for w, v in results["loader"].items())]
