@@ -46,6 +46,8 @@ def conv_norm(x: Tensor, conv: nn.Conv2d, norm: nn.Module) -> Tensor:
     if affine is None:
         return norm(conv(x))
     scale, shift = affine
+    # Folded on every call rather than with torch.nn.utils.fusion.fuse_conv_bn_weights: that returns
+    # new leaf Parameters, which would cut the gradient to conv.weight in training.
     weight = conv.weight * scale.reshape(-1, 1, 1, 1)
     bias = shift if conv.bias is None else conv.bias * scale + shift
     # A half-precision conv after a float32 norm keeps computing in half precision.
