@@ -168,8 +168,6 @@ def build_train_loader(
         aspect_ratios=ratios,
         seed=derive_seed(seed, 0),  # a stream of its own, apart from the index permutations
         start_batch=start_iter,
-        rank=rank,
-        world_size=world_size,
     )
     return DataLoader(
         MapDataset(records, mapper, on_bad_image=on_bad_image, max_bad_fraction=max_bad_fraction),

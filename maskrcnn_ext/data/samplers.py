@@ -136,7 +136,8 @@ class GroupedBatchSampler(Sampler[list[tuple[int, int]]]):
 
     Each yielded batch is a list of ``(index, sample_seed)``; ``sample_seed`` depends only on
     ``seed`` and the sample's position in the global stream (this rank's position ``p`` is global
-    position ``p * world_size + rank``, which is what the strided samplers above hand out), so
+    position ``p * world_size + rank``, which is what the strided samplers above hand out; rank and
+    world size are the sampler's own ``rank`` / ``world_size``, 0 / 1 when it has none), so
     augmentation is reproducible on resume, and a sample gets the same seed whatever the world size
     when the epoch length is a multiple of it. With ``aspect_ratios=None`` batches are consecutive
     stream elements.
@@ -150,8 +151,6 @@ class GroupedBatchSampler(Sampler[list[tuple[int, int]]]):
         aspect_ratios: Sequence[float] | None,
         seed: int,
         start_batch: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
     ) -> None:
         """
         Args:
@@ -160,9 +159,7 @@ class GroupedBatchSampler(Sampler[list[tuple[int, int]]]):
             aspect_ratios: ``width / height`` per dataset index, or ``None`` to disable grouping.
             seed: base of the per-sample seeds.
             start_batch: number of leading batches to skip (resume); skipping loads no data.
-            rank, world_size: this process's place among the data-parallel ranks.
         """
-        _check_rank(rank, world_size)
         if batch_size < 1:
             raise ValueError(f"GroupedBatchSampler: batch_size must be >= 1, got {batch_size}")
         if start_batch < 0:
@@ -172,8 +169,9 @@ class GroupedBatchSampler(Sampler[list[tuple[int, int]]]):
         self.groups = None if aspect_ratios is None else [0 if r >= 1.0 else 1 for r in aspect_ratios]
         self.seed = seed
         self.start_batch = start_batch
-        self.rank = rank
-        self.world_size = world_size
+        # The global stream position of this rank's p-th sample is p * world_size + rank.
+        self.rank = getattr(sampler, "rank", 0)
+        self.world_size = getattr(sampler, "world_size", 1)
 
     def _position_batches(self) -> Iterator[list[tuple[int, int]]]:
         """Batches of (stream position, index), before seeds are attached."""

@@ -60,8 +60,7 @@ def test_ungrouped_batches_are_consecutive_stream_elements():
 def test_two_ranks_see_the_single_process_batches_with_the_same_seeds():
     def batches(rank, world_size, batch_size):
         sampler = TrainingSampler(8, seed=3, rank=rank, world_size=world_size)
-        return _take(GroupedBatchSampler(sampler, batch_size=batch_size, aspect_ratios=None, seed=7,
-                                         rank=rank, world_size=world_size), 6)
+        return _take(GroupedBatchSampler(sampler, batch_size=batch_size, aspect_ratios=None, seed=7), 6)
 
     single = batches(0, 1, 4)
     rank0, rank1 = batches(0, 2, 2), batches(1, 2, 2)
