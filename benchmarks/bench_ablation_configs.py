@@ -4,7 +4,7 @@
 Each config is built as written, except that frozen batch norm becomes trainable batch norm: with
 random weights (nothing is downloaded) frozen statistics let activations grow through the residual
 stages until mixed precision overflows. Training runs through the toolkit's own ``SimpleTrainer``
-(so ``train.amp`` takes the real AMP path on CUDA) on random images of the configs' test size with a
+(so ``train.amp`` takes the real AMP path on CUDA) on smooth random images of the configs' test size with a
 few random instances each; the table reports the median seconds per iteration after a warm-up,
 the peak GPU memory, and the seconds per image of inference.
 
@@ -21,6 +21,7 @@ import statistics
 import time
 
 import torch
+from suite_models import sync, synthetic_batch
 
 from maskrcnn_ext.config import LazyConfig, instantiate
 from maskrcnn_ext.engine import HookBase, SimpleTrainer
@@ -28,41 +29,18 @@ from maskrcnn_ext.engine import HookBase, SimpleTrainer
 DEFAULT_GLOB = "projects/MaskRCNN-Ablations/configs/coco/*.py"
 
 
-def synthetic_batch(images: int, height: int, width: int, num_classes: int, instances: int = 6) -> list[dict]:
-    """Random images, each with ``instances`` random rectangles as boxes and masks."""
-    batch = []
-    for i in range(images):
-        x0 = torch.randint(0, width // 2, (instances,))
-        y0 = torch.randint(0, height // 2, (instances,))
-        w = torch.randint(16, width // 2, (instances,))
-        h = torch.randint(16, height // 2, (instances,))
-        boxes = torch.stack([x0, y0, x0 + w, y0 + h], dim=1).float()
-        masks = torch.zeros(instances, height, width, dtype=torch.bool)
-        for m, (a, b, c, d) in zip(masks, boxes.int().tolist()):
-            m[b:d, a:c] = True
-        batch.append({"image": torch.randint(0, 255, (3, height, width), dtype=torch.uint8), "height": height,
-                      "width": width, "image_id": i,
-                      "instances": {"boxes": boxes, "classes": torch.randint(0, num_classes, (instances,)),
-                                    "masks": masks}})
-    return batch
-
-
 class _StepTimer(HookBase):
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
         self.times: list[float] = []
 
     def before_step(self) -> None:
-        _sync()
+        sync(self.device)
         self.start = time.perf_counter()
 
     def after_step(self) -> None:
-        _sync()
+        sync(self.device)
         self.times.append(time.perf_counter() - self.start)
-
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def _trainable_bn(cfg) -> None:
@@ -77,8 +55,8 @@ def bench_config(path: str, *, device: str, images: int, size: tuple[int, int], 
     model = instantiate(cfg.model).to(device).train()
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
-    batch = synthetic_batch(images, *size, num_classes=cfg.model.roi_heads.num_classes)
-    timer = _StepTimer()
+    batch = synthetic_batch(images, size, num_classes=cfg.model.roi_heads.num_classes)
+    timer = _StepTimer(torch.device(device))
     trainer = SimpleTrainer(model=model, data_loader=itertools.repeat(batch), optimizer=optimizer,
                             amp=bool(cfg.train.amp.enabled), hooks=[timer])
     if device == "cuda":
@@ -87,11 +65,11 @@ def bench_config(path: str, *, device: str, images: int, size: tuple[int, int], 
     model.eval()
     with torch.no_grad():
         detections = len(model(batch[:1])[0]["instances"]["boxes"])
-        _sync()
+        sync(timer.device)
         start = time.perf_counter()
         for _ in range(3):
             model(batch[:1])
-        _sync()
+        sync(timer.device)
     return {"config": path, "amp": trainer.amp, "s_per_iter": statistics.median(timer.times[warmup:]),
             "infer_s_per_img": (time.perf_counter() - start) / 3,
             "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan"),

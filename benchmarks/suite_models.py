@@ -95,8 +95,9 @@ class PhaseTimer:
             handle.remove()
 
 
-def synthetic_batch(num_images: int, size: tuple[int, int], seed: int = 0) -> list[dict]:
-    """Model inputs (ours) with 6 rectangular instances per image; a smooth random image."""
+def synthetic_batch(num_images: int, size: tuple[int, int], seed: int = 0, num_classes: int = 4) -> list[dict]:
+    """Model inputs (ours) with 6 rectangular instances per image, of classes below ``num_classes``;
+    a smooth random image."""
     g = torch.Generator().manual_seed(seed)
     height, width = size
     batch = []
@@ -109,7 +110,7 @@ def synthetic_batch(num_images: int, size: tuple[int, int], seed: int = 0) -> li
         masks = torch.zeros(6, height, width, dtype=torch.bool)
         for i, (x0, y0, x1, y1) in enumerate(boxes.int().tolist()):
             masks[i, y0:y1, x0:x1] = True
-        classes = torch.randint(0, 4, (6,), generator=g)
+        classes = torch.randint(0, num_classes, (6,), generator=g)
         batch.append({"image": image, "height": height, "width": width,
                       "instances": {"boxes": boxes, "classes": classes, "masks": masks}})
     return batch
