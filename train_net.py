@@ -48,6 +48,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def resolve_dtype(name: str) -> torch.dtype:
+    """``train.dtype``: the model's parameter and compute dtype."""
+    if name not in ("float32", "float64"):
+        raise ValueError(f"train.dtype must be 'float32' or 'float64', got {name!r} "
+                         "(mixed precision is train.amp)")
+    return getattr(torch, name)
+
+
 def do_test(cfg, model) -> dict:
     """Evaluate ``model`` on ``dataloader.test``; logs the AP tables and returns the results."""
     if cfg.dataloader.evaluator.get("output_dir") is None:
@@ -122,7 +130,7 @@ def main(args) -> dict:
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
     default_setup(cfg, args)
     device = resolve_device(cfg.train.device)
-    model = instantiate(cfg.model).to(device)
+    model = instantiate(cfg.model).to(device=device, dtype=resolve_dtype(cfg.train.get("dtype", "float32")))
     logger.info("Model:\n%s", model)
 
     if args.eval_only:

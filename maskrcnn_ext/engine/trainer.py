@@ -190,7 +190,8 @@ class SimpleTrainer(TrainerBase):
         of them together instead of leaving the others waiting in the next collective.
         """
         names = sorted(loss_dict)
-        stacked = torch.stack([loss_dict[name].detach().float().reshape(()) for name in names])
+        # float64 so that a float64 model's losses are logged (and compared across runs) unrounded.
+        stacked = torch.stack([loss_dict[name].detach().double().reshape(()) for name in names])
         world_size = comm.get_world_size()
         if world_size > 1:
             torch.distributed.all_reduce(stacked)

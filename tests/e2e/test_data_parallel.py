@@ -18,8 +18,8 @@ from maskrcnn_ext.utils.env import seed_all
 
 pytestmark = pytest.mark.slow
 
-# Group norm, one input size, no aspect-ratio grouping: see the config for why N processes then
-# train what one process trains.
+# Group norm, one input size, no aspect-ratio grouping, float64: see the config for why N processes
+# then train what one process trains, on any CPU.
 CHECK = str(REPO / "configs" / "Shapes" / "mask_rcnn_R_18_FPN_tiny_ddp_check.py")
 ITERS = 4
 SHORT_RUN = [f"train.max_iter={ITERS}", f"lr_multiplier.max_iter={ITERS}", "lr_multiplier.steps=[]",
@@ -64,16 +64,18 @@ def test_torchrun_trains_what_one_process_trains_with_the_same_global_batch(one_
     initial = {k: v.double() for k, v in instantiate(LazyConfig.load(CHECK).model).state_dict().items()
                if v.is_floating_point()}
     ours, theirs = float_state(tmp_path / "model_final.pth"), float_state(single / "model_final.pth")
-    # Same images, augmentations, anchor and RoI samples, and gradient: only the order of float sums
-    # differs (per-process convolutions, the all-reduce). Through top-k, NMS and IoU thresholds that
-    # reordering grows over the iterations; after 4 it is ~1e-4 of the distance the weights moved
-    # (one process at another thread count: ~2e-5).
-    assert distance(ours, theirs) < 2e-3 * distance(theirs, initial)
+    # Same images, augmentations, anchor and RoI samples, and averaged gradient: only the order of
+    # float sums differs (per-process convolutions, the all-reduce). In float64 that noise is ~1e-16
+    # per operation and flips no top-k, NMS or IoU decision, so after 4 iterations the weights agree to
+    # ~1e-13 of the distance they moved on any CPU; a real difference in data, sampling or gradient
+    # averaging moves them by more than 1e-3 of it.
+    moved = distance(theirs, initial)
+    assert distance(ours, theirs) < 1e-9 * moved, distance(ours, theirs) / moved
     rows, rows_single = train_rows(tmp_path), train_rows(single)
     assert [r["iteration"] for r in rows] == [r["iteration"] for r in rows_single] == list(range(ITERS))
-    for row, row_single in zip(rows[:3], rows_single[:3]):
+    for row, row_single in zip(rows, rows_single):
         for key in ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "loss_mask"):
-            assert row[key] == pytest.approx(row_single[key], rel=1e-4), (row["iteration"], key)
+            assert row[key] == pytest.approx(row_single[key], rel=1e-10), (row["iteration"], key)
     # Rank 0 alone writes: one row per iteration, one start line, one final checkpoint.
     log = (tmp_path / "log.txt").read_text()
     assert "world size 2" in log and log.count("Starting training from iteration 0") == 1

@@ -90,9 +90,10 @@ class GeneralizedRCNN(nn.Module):
         stride = self.size_divisibility
         max_h = -(-max(h for h, _ in sizes) // stride) * stride
         max_w = -(-max(w for _, w in sizes) // stride) * stride
-        batch = images[0].new_zeros((len(images), 3, max_h, max_w), dtype=torch.float32)
+        # The batch takes the model's dtype (float32, or float64 for numerical checks).
+        batch = images[0].new_zeros((len(images), 3, max_h, max_w), dtype=self.pixel_mean.dtype)
         for i, im in enumerate(images):
-            batch[i, :, : im.shape[-2], : im.shape[-1]] = (im.float() - self.pixel_mean) / self.pixel_std
+            batch[i, :, : im.shape[-2], : im.shape[-1]] = (im.to(batch.dtype) - self.pixel_mean) / self.pixel_std
         if self.channels_last_inference and not self.training:
             batch = batch.contiguous(memory_format=torch.channels_last)
         return ImageList(batch, sizes)
@@ -109,7 +110,7 @@ class GeneralizedRCNN(nn.Module):
             raise ValueError(f"Input {index} ({x.get('file_name', 'no file name')}) has no 'instances' "
                              "in training mode")
         inst = x["instances"]
-        target = {"boxes": inst["boxes"].to(self.device, torch.float32),
+        target = {"boxes": inst["boxes"].to(self.device, self.pixel_mean.dtype),
                   "classes": inst["classes"].to(self.device, torch.int64),
                   "masks": inst["masks"].to(self.device) if "masks" in inst else None}
         if "sample_seed" in x:

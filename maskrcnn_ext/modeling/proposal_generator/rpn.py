@@ -104,3 +104,10 @@ class RPN(RegionProposalNetwork):
             self.fg_bg_sampler.generators = None
         renamed = {"loss_objectness": "loss_rpn_cls", "loss_rpn_box_reg": "loss_rpn_loc"}
         return proposals, {renamed.get(k, k): v for k, v in losses.items()}
+
+    def compute_loss(self, objectness: Tensor, pred_bbox_deltas: Tensor, labels: list[Tensor],
+                     regression_targets: list[Tensor]) -> tuple[Tensor, Tensor]:
+        """torchvision's RPN losses, with the anchor labels in the logits' dtype: torchvision makes
+        them float32, which would compute a float64 model's objectness loss in float32."""
+        labels = [label.to(objectness.dtype) for label in labels]
+        return super().compute_loss(objectness, pred_bbox_deltas, labels, regression_targets)

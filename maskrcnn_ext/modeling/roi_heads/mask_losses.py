@@ -35,7 +35,8 @@ def sigmoid_mask_loss(mask_logits: Tensor, classes: Tensor, targets: Tensor) -> 
     """
     if len(mask_logits) == 0:
         return mask_logits.sum() * 0
-    return F.binary_cross_entropy_with_logits(select_class_masks(mask_logits, classes), targets)
+    selected = select_class_masks(mask_logits, classes)
+    return F.binary_cross_entropy_with_logits(selected, targets.to(selected.dtype))
 
 
 @MASK_LOSS_REGISTRY.register()
