@@ -26,8 +26,7 @@ model.proposal_generator.update(
 # The mask head costs far more per RoI than the box head: train it on 4 foreground RoIs per image
 # (about one per object) instead of all of them.
 model.roi_heads.update(num_classes=4, batch_size_per_image=128, mask_rois_per_image=4)
-model.roi_heads.box_head.fc_dims = [256, 256]
-model.roi_heads.box_predictor.input_dim = 256
+model.roi_heads.box_head.fc_dims = [256, 256]  # the box predictor's input follows
 model.roi_heads.mask_head.conv_dims = [64, 64, 64, 64]
 
 optimizer.lr = 1e-3

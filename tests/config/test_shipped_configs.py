@@ -7,10 +7,12 @@ import torch
 from maskrcnn_ext.config import InstantiationError, LazyConfig, instantiate
 
 REPO = Path(__file__).resolve().parents[2]
-# Every config that defines a whole experiment: not the shared building blocks (common/, recipe.py), nor
-# the Detectron2Bridge's, which are detectron2 LazyConfigs (tests/d2 runs them where detectron2 is installed).
+# Every config that defines a whole experiment: not the shared building blocks (common/, recipe.py, the
+# ablations' arms.py), nor the Detectron2Bridge's, which are detectron2 LazyConfigs (tests/d2 runs them where
+# detectron2 is installed).
 CONFIGS = sorted(p for root in [REPO / "configs", *(REPO / "projects").glob("*/configs")] for p in root.rglob("*.py")
-                 if "common" not in p.parts and p.name != "recipe.py" and "Detectron2Bridge" not in p.parts)
+                 if "common" not in p.parts and p.name not in ("recipe.py", "arms.py")
+                 and "Detectron2Bridge" not in p.parts)
 
 
 def tiny_batch(num_classes: int) -> list[dict]:

@@ -1,7 +1,9 @@
 # Mask R-CNN, ResNet-50-C4, COCO scale (He et al. 2017, Figure 4 left): the RPN and the RoI pooler
 # read res4 (stride 16); res5 runs on every 14x14 RoI and feeds both the box predictor (averaged) and
 # the mask deconv (7x7 -> 14x14 masks). 64 RoIs per image, 300 test proposals (detectron2's C4 values).
-# A child that changes the backbone's arch or width updates the channel counts marked below.
+# A child that changes the backbone's arch or width sets its two channel counts, each in one place:
+# res4's in model.proposal_generator.in_channels, res5's (the res5 head's output, read by both the box
+# predictor and the mask head) in model.roi_heads.box_predictor.input_dim.
 from maskrcnn_ext.config import LazyCall as L
 from maskrcnn_ext.layers.poolers import build_pooler
 from maskrcnn_ext.modeling.backbone import ResNetBottomUp, build_res5_head
@@ -37,8 +39,8 @@ model = L(GeneralizedRCNN)(
                                               test_topk_per_image=100),
         mask_in_features=["res4"],
         mask_pooler=L(build_pooler)(op="ROIAlign", output_size=14, strides=[16], sampling_ratio=2, aligned=True),
-        mask_head=L(MaskRCNNConvUpsampleHead)(in_channels=2048, num_classes="${..num_classes}", conv_dims=[],  # res5
-                                              deconv_dim=256),
+        mask_head=L(MaskRCNNConvUpsampleHead)(in_channels="${..box_predictor.input_dim}",  # res5 channels too
+                                              num_classes="${..num_classes}", conv_dims=[], deconv_dim=256),
     ),
     pixel_mean=[123.675, 116.28, 103.53],
     pixel_std=[58.395, 57.12, 57.375],

@@ -8,6 +8,7 @@ from maskrcnn_ext.modeling.backbone import ResNetBottomUp
 from .mask_rcnn_fpn import model
 
 model.backbone = L(ResNetBottomUp)(arch="resnet50", norm="FrozenBN", freeze_at=2, out_features=["res5"], width=64)
+# res5 channels (32 x the stem width for bottleneck ResNets), set here once: the heads below read them.
 model.proposal_generator.update(in_features=["res5"], in_channels=2048, anchor_sizes=[[32, 64, 128, 256, 512]])
 model.roi_heads.update(
     box_in_features=["res5"],
@@ -15,6 +16,6 @@ model.roi_heads.update(
     mask_in_features=["res5"],
     mask_pooler=L(build_pooler)(op="ROIAlign", output_size=14, strides=[32], sampling_ratio=2, aligned=True),
 )
-model.roi_heads.box_head.in_channels = 2048
-model.roi_heads.mask_head.in_channels = 2048
+model.roi_heads.box_head.in_channels = "${...proposal_generator.in_channels}"
+model.roi_heads.mask_head.in_channels = "${...proposal_generator.in_channels}"
 model.size_divisibility = 32

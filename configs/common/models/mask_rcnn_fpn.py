@@ -1,6 +1,7 @@
 # Mask R-CNN, ResNet-50-FPN, COCO scale (He et al. 2017, with FPN as in its section 3.1).
 # Sizes that must agree are linked by relative interpolations, so a child config changes them in one
-# place: model.backbone.out_channels and model.roi_heads.num_classes.
+# place: model.backbone.out_channels, model.roi_heads.num_classes and the box head's fc width
+# (model.roi_heads.box_head.fc_dims, which the box predictor reads).
 from maskrcnn_ext.config import LazyCall as L
 from maskrcnn_ext.layers.poolers import build_pooler
 from maskrcnn_ext.modeling.backbone import FPN, ResNetBottomUp
@@ -43,7 +44,9 @@ model = L(GeneralizedRCNN)(
                                    sampling_ratio=2, aligned=True),
         box_head=L(FastRCNNConvFCHead)(in_channels="${...backbone.out_channels}", pooler_resolution=7,
                                        conv_dims=[], fc_dims=[1024, 1024], norm=""),
-        box_predictor=L(FastRCNNOutputLayers)(input_dim=1024, num_classes="${..num_classes}",
+        # input_dim: the box head's output width, that of its last (second) fc; [1] rather than [-1],
+        # which omegaconf < 2.4 cannot resolve.
+        box_predictor=L(FastRCNNOutputLayers)(input_dim="${..box_head.fc_dims[1]}", num_classes="${..num_classes}",
                                               test_score_thresh=0.05, test_nms_thresh=0.5,
                                               test_topk_per_image=100),
         mask_in_features=["p2", "p3", "p4", "p5"],

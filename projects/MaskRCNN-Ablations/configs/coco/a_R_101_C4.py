@@ -1,6 +1,6 @@
-# Table 2a, R-101-C4: a deeper backbone (23 res4 blocks instead of 6).
+# Table 2a, R-101-C4, at GPU scale; the arm is a_R_101_C4 in ../arms.py.
+from ..arms import a_R_101_C4
 from .base_R_50_C4 import dataloader, lr_multiplier, model, optimizer, train
 
-model.backbone.arch = "resnet101"
-
+a_R_101_C4(model)
 train.output_dir = "./output/ablations/coco/a_R_101_C4"

@@ -1,6 +1,6 @@
-# Table 2a, R-101-FPN.
+# Table 2a, R-101-FPN, at GPU scale; the arm is a_R_101_FPN in ../arms.py.
+from ..arms import a_R_101_FPN
 from .base_R_50_FPN import dataloader, lr_multiplier, model, optimizer, train
 
-model.backbone.bottom_up.arch = "resnet101"
-
+a_R_101_FPN(model)
 train.output_dir = "./output/ablations/coco/a_R_101_FPN"

@@ -1,6 +1,6 @@
-# Table 2a, X-101-FPN: ResNeXt-101 32x8d (grouped 3x3 convs, 32 groups).
+# Table 2a, X-101-FPN, at GPU scale; the arm is a_X_101_FPN in ../arms.py.
+from ..arms import a_X_101_FPN
 from .base_R_50_FPN import dataloader, lr_multiplier, model, optimizer, train
 
-model.backbone.bottom_up.arch = "resnext101_32x8d"
-
+a_X_101_FPN(model)
 train.output_dir = "./output/ablations/coco/a_X_101_FPN"

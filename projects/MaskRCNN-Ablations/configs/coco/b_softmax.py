@@ -1,6 +1,6 @@
-# Table 2b, multinomial masks: a per-pixel softmax across classes instead of independent sigmoids.
+# Table 2b, softmax masks, at GPU scale; the arm is b_softmax in ../arms.py.
+from ..arms import b_softmax
 from .base_R_50_C4 import dataloader, lr_multiplier, model, optimizer, train
 
-model.roi_heads.mask_loss_type = "SoftmaxMaskLoss"
-
+b_softmax(model)
 train.output_dir = "./output/ablations/coco/b_softmax"

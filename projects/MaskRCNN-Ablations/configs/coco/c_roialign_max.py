@@ -1,10 +1,6 @@
-# Table 2c, RoIAlign (max): no rounding, 4 bilinear samples per bin, max.
-from maskrcnn_ext.config import LazyCall as L
-from maskrcnn_ext.layers.poolers import build_pooler
-
+# Table 2c, RoIAlign (max), at GPU scale; the arm is c_roialign_max in ../arms.py.
+from ..arms import c_roialign_max
 from .base_R_50_C4 import dataloader, lr_multiplier, model, optimizer, train
 
-model.roi_heads.box_pooler = L(build_pooler)(op="ROIAlign", output_size=14, strides=[16], sampling_ratio=2, aligned=True, aggregate="max")
-model.roi_heads.mask_pooler = L(build_pooler)(op="ROIAlign", output_size=14, strides=[16], sampling_ratio=2, aligned=True, aggregate="max")
-
+c_roialign_max(model)
 train.output_dir = "./output/ablations/coco/c_roialign_max"

@@ -1,10 +1,6 @@
-# Table 2d, RoIPool on R-50-C5 (stride 32), where quantization costs most.
-from maskrcnn_ext.config import LazyCall as L
-from maskrcnn_ext.layers.poolers import build_pooler
-
+# Table 2d, RoIPool on C5, at GPU scale; the arm is d_C5_roipool in ../arms.py.
+from ..arms import d_C5_roipool
 from .base_R_50_C5 import dataloader, lr_multiplier, model, optimizer, train
 
-model.roi_heads.box_pooler = L(build_pooler)(op="ROIPool", output_size=7, strides=[32])
-model.roi_heads.mask_pooler = L(build_pooler)(op="ROIPool", output_size=14, strides=[32])
-
+d_C5_roipool(model)
 train.output_dir = "./output/ablations/coco/d_C5_roipool"

@@ -1,11 +1,6 @@
-# Table 2e, MLP mask head with three hidden fc layers (1024-1024-1024).
-from maskrcnn_ext.config import LazyCall as L
-from maskrcnn_ext.modeling.roi_heads import MaskRCNNMLPHead
-
+# Table 2e, MLP mask head (3 fc), at GPU scale; the arm is e_mlp_3fc in ../arms.py.
+from ..arms import e_mlp_3fc
 from .base_R_50_FPN import dataloader, lr_multiplier, model, optimizer, train
 
-model.roi_heads.mask_head = L(MaskRCNNMLPHead)(
-    in_channels="${...backbone.out_channels}", pooler_resolution=14, num_classes="${..num_classes}",
-    fc_dims=[1024, 1024, 1024], mask_size=28)
-
+e_mlp_3fc(model)
 train.output_dir = "./output/ablations/coco/e_mlp_3fc"

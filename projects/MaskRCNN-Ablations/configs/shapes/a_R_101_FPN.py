@@ -1,4 +1,6 @@
-# Table 2a, R-101-FPN.
+# Table 2a, R-101-FPN, at CPU scale; the arm is a_R_101_FPN in ../arms.py.
+from ..arms import a_R_101_FPN
 from .base_R_50_FPN import dataloader, lr_multiplier, model, optimizer, train
 
-model.backbone.bottom_up.arch = "resnet34"  # the CPU-scale stand-in for R-101
+a_R_101_FPN(model)
+train.output_dir = "./output/ablations/shapes/a_R_101_FPN"

@@ -1,2 +1,6 @@
-# Table 2a, R-50-C4: the C4 root unchanged (also the sigmoid arm of 2b and RoIAlign-avg arm of 2c).
+# Table 2a, R-50-C4: the C4 root unchanged, at CPU scale; the arm is a_R_50_C4 in ../arms.py.
+from ..arms import a_R_50_C4
 from .base_R_50_C4 import dataloader, lr_multiplier, model, optimizer, train
+
+a_R_50_C4(model)
+train.output_dir = "./output/ablations/shapes/a_R_50_C4"

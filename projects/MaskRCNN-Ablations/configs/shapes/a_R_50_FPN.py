@@ -1,2 +1,6 @@
-# Table 2a, R-50-FPN: the FPN root unchanged (also the FCN arm of 2e and the Mask R-CNN row of Table 3).
+# Table 2a, R-50-FPN: the FPN root unchanged, at CPU scale; the arm is a_R_50_FPN in ../arms.py.
+from ..arms import a_R_50_FPN
 from .base_R_50_FPN import dataloader, lr_multiplier, model, optimizer, train
+
+a_R_50_FPN(model)
+train.output_dir = "./output/ablations/shapes/a_R_50_FPN"

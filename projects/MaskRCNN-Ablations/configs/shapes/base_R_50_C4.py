@@ -10,12 +10,13 @@ from .recipe import dataloader, lr_multiplier, optimizer, train
 
 model.backbone.update(arch="resnet18", norm="BN", freeze_at=0, width=32)
 model.proposal_generator.update(
-    in_channels=128, anchor_sizes=[[16, 32, 64, 128, 256]],
+    in_channels=128,  # res4 channels
+    anchor_sizes=[[16, 32, 64, 128, 256]],
     pre_nms_topk_train=1000, post_nms_topk_train=500, pre_nms_topk_test=300, post_nms_topk_test=50,
 )
 model.roi_heads.update(num_classes=4, batch_size_per_image=8, mask_rois_per_image=4)
-model.roi_heads.box_predictor.update(input_dim=256, test_topk_per_image=20)
-model.roi_heads.mask_head.update(in_channels=256, deconv_dim=64)
+model.roi_heads.box_predictor.update(input_dim=256, test_topk_per_image=20)  # res5 channels (the mask head's too)
+model.roi_heads.mask_head.deconv_dim = 64
 
 train.max_iter = 600
 lr_multiplier.steps = [520]

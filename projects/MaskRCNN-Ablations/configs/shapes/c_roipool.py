@@ -1,8 +1,6 @@
-# Table 2c, RoIPool: RoI corners and bin edges rounded to the feature grid, max over each bin.
-from maskrcnn_ext.config import LazyCall as L
-from maskrcnn_ext.layers.poolers import build_pooler
-
+# Table 2c, RoIPool, at CPU scale; the arm is c_roipool in ../arms.py.
+from ..arms import c_roipool
 from .base_R_50_C4 import dataloader, lr_multiplier, model, optimizer, train
 
-model.roi_heads.box_pooler = L(build_pooler)(op="ROIPool", output_size=14, strides=[16])
-model.roi_heads.mask_pooler = L(build_pooler)(op="ROIPool", output_size=14, strides=[16])
+c_roipool(model)
+train.output_dir = "./output/ablations/shapes/c_roipool"

@@ -1,8 +1,6 @@
-# Table 2c, RoIWarp (max): RoI corners rounded, then 4 bilinear samples per bin, max.
-from maskrcnn_ext.config import LazyCall as L
-from maskrcnn_ext.layers.poolers import build_pooler
-
+# Table 2c, RoIWarp (max), at CPU scale; the arm is c_roiwarp_max in ../arms.py.
+from ..arms import c_roiwarp_max
 from .base_R_50_C4 import dataloader, lr_multiplier, model, optimizer, train
 
-model.roi_heads.box_pooler = L(build_pooler)(op="ROIWarp", output_size=14, strides=[16], sampling_ratio=2, aggregate="max")
-model.roi_heads.mask_pooler = L(build_pooler)(op="ROIWarp", output_size=14, strides=[16], sampling_ratio=2, aggregate="max")
+c_roiwarp_max(model)
+train.output_dir = "./output/ablations/shapes/c_roiwarp_max"

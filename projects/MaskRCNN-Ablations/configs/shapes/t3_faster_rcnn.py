@@ -1,4 +1,6 @@
-# Table 3, Faster R-CNN with RoIAlign: the FPN model with the mask branch off, for box AP.
+# Table 3, Faster R-CNN, at CPU scale; the arm is t3_faster_rcnn in ../arms.py.
+from ..arms import t3_faster_rcnn
 from .base_R_50_FPN import dataloader, lr_multiplier, model, optimizer, train
 
-model.roi_heads.update(mask_in_features=None, mask_pooler=None, mask_head=None)
+t3_faster_rcnn(model)
+train.output_dir = "./output/ablations/shapes/t3_faster_rcnn"

@@ -2,19 +2,9 @@
 # 32-channel FPN, 64-channel mask head; trainable BN, from scratch) on the shapes_ablation data
 # (1-3 medium or large shapes per 128-160 px image), 400 iterations of 4 images with one 10x LR drop,
 # evaluated once at the end on 200 validation images. About 5 minutes a run on one CPU core.
-from torchvision.transforms import v2
+from .....configs.common.data.shapes_ablation import dataloader
+from .....configs.Shapes.mask_rcnn_R_18_FPN_demo import lr_multiplier, model, optimizer, train
 
-from maskrcnn_ext.config import LazyCall as L
-
-from .....configs.Shapes.mask_rcnn_R_18_FPN_demo import dataloader, lr_multiplier, model, optimizer, train
-
-dataloader.train.dataset = "shapes_ablation_train"
-dataloader.train.mapper.augmentations = [
-    L(v2.RandomShortestSize)(min_size=[128, 144, 160], max_size=256),
-    L(v2.RandomHorizontalFlip)(),
-]
-dataloader.test.dataset = "shapes_ablation_val"
-dataloader.test.mapper.augmentations = [L(v2.Resize)(size=144, max_size=256)]
 model.proposal_generator.update(pre_nms_topk_test=300, post_nms_topk_test=50)
 model.roi_heads.box_predictor.test_topk_per_image = 20
 
