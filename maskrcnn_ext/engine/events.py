@@ -78,9 +78,15 @@ class EventStorage:
         for name, value in values.items():
             self.put_scalar(name, value, smoothing_hint=smoothing_hint)
 
-    def put_eval_row(self, results: Mapping[str, float]) -> None:
-        """Record flat evaluation results (``{"bbox/AP": 0.31, ...}``) for the current iteration."""
-        self.eval_rows.append({"iteration": self.iter, **{k: float(v) for k, v in results.items()}})
+    def put_eval_row(self, results: Mapping[str, float], *, iteration: int | None = None) -> None:
+        """Record flat evaluation results (``{"bbox/AP": 0.31, ...}``).
+
+        Args:
+            results: flat results, e.g. ``{"bbox/AP": 0.31}``.
+            iteration: the iteration the row is labelled with; the current one by default.
+        """
+        iteration = self.iter if iteration is None else iteration
+        self.eval_rows.append({"iteration": iteration, **{k: float(v) for k, v in results.items()}})
 
     def history(self, name: str) -> HistoryBuffer:
         """All values of ``name``; ``.median(n)``/``.avg(n)`` summarise the last ``n``.
@@ -232,6 +238,10 @@ def _format_lr(lr: float) -> str:
 class ConsoleWriter(EventWriter):
     """Log one progress line: iteration, ETA, losses, lr, iteration and data time, peak memory.
 
+    A write logs a line only when scalars were put since the previous line, for the newest iteration
+    they belong to: the write at the end of training logs nothing after a completed run, and the last
+    completed iteration's line after a failed one.
+
     Args:
         max_iter: total number of iterations, for the ETA and the ``iter: i/N`` display.
         window_size: number of recent values the medians are taken over.
@@ -240,23 +250,25 @@ class ConsoleWriter(EventWriter):
     def __init__(self, max_iter: int, window_size: int = 20) -> None:
         self._max_iter = max_iter
         self._window_size = window_size
+        self._last_written_iter = -1
 
-    def _eta(self, storage: EventStorage) -> str | None:
+    def _eta(self, storage: EventStorage, iteration: int) -> str | None:
         try:
             seconds_per_iter = storage.history("time").median(self._window_size)
         except KeyError:
             return None
-        remaining = max(self._max_iter - storage.iter - 1, 0) * seconds_per_iter
+        remaining = max(self._max_iter - iteration - 1, 0) * seconds_per_iter
         return str(datetime.timedelta(seconds=int(remaining)))
 
     def _median(self, storage: EventStorage, name: str) -> float | None:
         histories = storage.histories()
         return histories[name].median(self._window_size) if name in histories else None
 
-    def format_line(self, storage: EventStorage) -> str:
-        """The progress line for the storage's current iteration."""
-        parts = [f"iter: {storage.iter + 1}/{self._max_iter}"]
-        eta = self._eta(storage)
+    def format_line(self, storage: EventStorage, iteration: int | None = None) -> str:
+        """The progress line after ``iteration`` (the storage's current iteration by default)."""
+        iteration = storage.iter if iteration is None else iteration
+        parts = [f"iter: {iteration + 1}/{self._max_iter}"]
+        eta = self._eta(storage, iteration)
         if eta is not None:
             parts.append(f"eta: {eta}")
         losses = sorted(name for name in storage.histories() if name.startswith("loss_"))
@@ -274,4 +286,8 @@ class ConsoleWriter(EventWriter):
         return "  ".join(parts)
 
     def write(self) -> None:
-        logger.info(self.format_line(get_event_storage()))
+        storage = get_event_storage()
+        newest = max((iteration for _, iteration in storage.latest().values()), default=-1)
+        if newest > self._last_written_iter:
+            self._last_written_iter = newest
+            logger.info(self.format_line(storage, newest))

@@ -31,7 +31,7 @@ class IterationTimer(HookBase):
     def __init__(self, warmup_iter: int = 3) -> None:
         self._warmup_iter = warmup_iter
         self._step_start = 0.0
-        self._train_start = 0.0
+        self._train_start: float | None = None
 
     def before_train(self) -> None:
         self._train_start = time.perf_counter()
@@ -43,6 +43,8 @@ class IterationTimer(HookBase):
         self.trainer.storage.put_scalar("time", time.perf_counter() - self._step_start)
 
     def after_train(self) -> None:
+        if self._train_start is None:  # an earlier hook's before_train failed: nothing was timed
+            return
         total = time.perf_counter() - self._train_start
         num_iter = self.trainer.iter - self.trainer.start_iter
         logger.info("Total training time: %s for %d iterations", datetime.timedelta(seconds=int(total)), num_iter)
@@ -126,13 +128,20 @@ def flatten_results(results: Mapping[str, Any], prefix: str = "") -> dict[str, f
 
 
 class EvalHook(HookBase):
-    """Run ``eval_function`` every ``period`` iterations and after the last one.
+    """Run ``eval_function`` every ``period`` iterations and once at the end of a completed run.
+
+    The final evaluation runs in ``after_train``, and only when training reached ``max_iter`` (also when
+    no step was left to run, as in a run resumed from its final checkpoint). After a failed run there is
+    none: its weights are those of an unfinished run, and in a data-parallel run the failed rank would
+    not join the evaluation's collectives. The final results are labelled with the last iteration,
+    ``max_iter - 1``, like the periodic ones, which are labelled with the iteration just run.
 
     The nested results are flattened with ``/`` and recorded as an eval row of the event storage
-    (written to ``metrics.jsonl`` as ``{"type": "eval", ...}`` by the writers).
+    (written to ``metrics.jsonl`` as ``{"type": "eval", ...}`` by the writers; register this hook
+    before :class:`PeriodicWriter` so that the final row is written in the same ``after_train``).
 
     Args:
-        period: iterations between evaluations; 0 evaluates only after the last iteration.
+        period: iterations between evaluations; 0 evaluates only at the end.
         eval_function: no-argument callable returning ``{"bbox": {"AP": ...}, ...}`` (on every rank;
             ranks other than the main one may return ``{}``).
 
@@ -145,38 +154,37 @@ class EvalHook(HookBase):
         self.eval_function = eval_function
         self.latest_results: Mapping[str, Any] | None = None
 
-    def _should_run(self) -> bool:
-        next_iter = self.trainer.iter + 1
-        return next_iter == self.trainer.max_iter or (self.period > 0 and next_iter % self.period == 0)
-
-    def _evaluate(self) -> None:
+    def _evaluate(self, *, iteration: int) -> None:
         results = self.eval_function()
         if not isinstance(results, Mapping):
             raise TypeError(f"eval_function must return a dict of results, got {type(results).__name__}")
         flat = flatten_results(results)
         if flat:
-            self.trainer.storage.put_eval_row(flat)
+            self.trainer.storage.put_eval_row(flat, iteration=iteration)
             shown = ", ".join(f"{k}: {v:.4f}" for k, v in flat.items() if not math.isnan(v))
-            logger.info("Evaluation at iteration %d: %s", self.trainer.iter, shown)
+            logger.info("Evaluation at iteration %d: %s", iteration, shown)
         self.latest_results = results
         # Evaluation may take ranks different times; keep them together before training continues.
         comm.synchronize()
 
     def after_step(self) -> None:
-        if self._should_run():
-            self._evaluate()
+        next_iter = self.trainer.iter + 1
+        # The evaluation after the last step is the final one, made in after_train.
+        if self.period > 0 and next_iter % self.period == 0 and next_iter != self.trainer.max_iter:
+            self._evaluate(iteration=self.trainer.iter)
 
     def after_train(self) -> None:
-        # A run resumed from its final checkpoint (killed during its last evaluation, say) has no
-        # steps left to trigger the final evaluation; run it here so the run still ends with results.
-        trainer = self.trainer
-        if trainer.start_iter >= trainer.max_iter and self.latest_results is None:
-            trainer.storage.iter = trainer.max_iter - 1  # labelled like the evaluation it replaces
-            self._evaluate()
+        if self.trainer.completed:
+            self._evaluate(iteration=self.trainer.max_iter - 1)
 
 
 class PeriodicWriter(HookBase):
-    """Call every writer's ``write`` every ``period`` iterations and after the last one (main process only).
+    """Call every writer's ``write`` every ``period`` iterations and after the last one (main process
+    only), and once more in ``after_train`` however training ended, then close them.
+
+    That last write publishes the scalars of the iterations since the previous write when an iteration
+    raised, and what other hooks put in their ``after_train`` (the final evaluation): register this
+    hook last.
 
     Args:
         writers: the writers, e.g. console, JSON, TensorBoard.
@@ -192,17 +200,19 @@ class PeriodicWriter(HookBase):
         self.writers = list(writers)
         self.period = period
 
-    def after_step(self) -> None:
-        next_iter = self.trainer.iter + 1
-        if comm.is_main_process() and (next_iter % self.period == 0 or next_iter == self.trainer.max_iter):
+    def _write(self) -> None:
+        if comm.is_main_process():
             for writer in self.writers:
                 writer.write()
 
+    def after_step(self) -> None:
+        next_iter = self.trainer.iter + 1
+        if next_iter % self.period == 0 or next_iter == self.trainer.max_iter:
+            self._write()
+
     def after_train(self) -> None:
-        # With no step run (a resume from the final checkpoint), nothing triggered a write: write
-        # once so that an evaluation made in after_train reaches the files.
-        if comm.is_main_process() and self.trainer.start_iter >= self.trainer.max_iter:
+        try:
+            self._write()  # the writers skip what they already wrote
+        finally:
             for writer in self.writers:
-                writer.write()
-        for writer in self.writers:
-            writer.close()
+                writer.close()

@@ -24,8 +24,12 @@ logger = logging.getLogger(__name__)
 class HookBase:
     """Callbacks around the training loop; ``self.trainer`` is set when the hook is registered.
 
-    During ``after_step`` the trainer's ``iter`` is the iteration that just ran; during
-    ``after_train`` it equals ``max_iter``.
+    During ``after_step`` the trainer's ``iter`` is the iteration that just ran. ``after_train`` runs
+    however training ends, so that hooks can write what is pending and release what they hold: after a
+    run that reached ``max_iter``, the trainer's ``completed`` is True and ``iter`` equals ``max_iter``;
+    after an exception, ``completed`` is False, ``iter`` is the iteration that raised, and the exception
+    propagates once every ``after_train`` has run. Work that only makes sense at the end of a whole run
+    (a final evaluation) must check ``completed``.
     """
 
     trainer: TrainerBase
@@ -54,6 +58,7 @@ class TrainerBase:
         start_iter: the first iteration of this ``train`` call.
         max_iter: one past the last iteration.
         storage: the :class:`EventStorage` open during ``train``.
+        completed: whether the last ``train`` call ran every iteration (False while it runs).
     """
 
     def __init__(self, *, hooks: Sequence[HookBase] = ()) -> None:
@@ -61,6 +66,7 @@ class TrainerBase:
         self.iter = 0
         self.start_iter = 0
         self.max_iter = 0
+        self.completed = False
         self.storage: EventStorage
         self._restored_history: Mapping[str, Any] | None = None
         self.register_hooks(hooks)
@@ -79,12 +85,14 @@ class TrainerBase:
     def train(self, start_iter: int, max_iter: int) -> None:
         """Train for iterations ``start_iter .. max_iter - 1``.
 
-        ``after_train`` hooks run only when every iteration succeeded; an exception is logged with the
-        iteration it happened at and re-raised.
+        ``after_train`` hooks run however the loop ends (see :class:`HookBase`). An exception from the
+        loop is logged with the iteration it happened at and re-raised unchanged: ``after_train`` hooks
+        that fail meanwhile are logged, never raised in its place.
         """
         logger.info("Starting training from iteration %d to %d", start_iter, max_iter)
         self.iter = self.start_iter = start_iter
         self.max_iter = max_iter
+        self.completed = False
         with EventStorage(start_iter) as self.storage:
             if self._restored_history:
                 self.storage.load_state_dict(self._restored_history)
@@ -95,19 +103,36 @@ class TrainerBase:
                     self.run_step()
                     self.after_step()
                 self.iter = max_iter
+                self.completed = True
             except Exception:
                 logger.exception("Exception during training at iter %d", self.iter)
                 raise
-            self.after_train()
+            finally:
+                self.after_train()
 
     def before_train(self) -> None:
         for hook in self._hooks:
             hook.before_train()
 
     def after_train(self) -> None:
+        """Call every hook's ``after_train``, each one even when an earlier one raised.
+
+        After a completed run, the first exception is raised once all have run (later ones are logged);
+        after a failed run all are only logged, so that the exception that stopped training propagates.
+        """
         self.storage.iter = self.iter
+        error: Exception | None = None
         for hook in self._hooks:
-            hook.after_train()
+            try:
+                hook.after_train()
+            except Exception as exc:
+                if self.completed and error is None:
+                    error = exc
+                    continue
+                reason = "an earlier after_train failed" if self.completed else "training had already failed"
+                logger.exception("Exception in %s.after_train, not raised: %s", type(hook).__name__, reason)
+        if error is not None:
+            raise error
 
     def before_step(self) -> None:
         # Scalars put during this step (by the model, the trainer or hooks) belong to this iteration.

@@ -70,13 +70,22 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, datasets_root, train
     assert (tmp_path / "last_checkpoint").read_text().strip() == "model_0000009.pth"
     monkeypatch.setattr(SimpleTrainer, "run_step", original_step)
 
-    run_train_net(train_net, "--config-file", TINY, "--resume", *overrides)
+    results = run_train_net(train_net, "--config-file", TINY, "--resume", *overrides)
     log = (tmp_path / "log.txt").read_text()
     assert "Starting training from iteration 0 to 20" in log       # the first run's lines are kept
     assert "Starting training from iteration 10 to 20" in log      # the resumed run continues at 10
-    iterations = [r["iteration"] for r in train_rows(tmp_path)]
-    assert iterations[:2] == [4, 9] and iterations[-2:] == [14, 19]
+    # 12: the killed run's last iteration, written as the kill stopped it (log_period is 5).
+    assert [r["iteration"] for r in train_rows(tmp_path)] == [4, 9, 12, 14, 19]
+    assert [r["iteration"] for r in eval_rows(tmp_path)] == [19]   # none after the kill, one at the end
     assert (tmp_path / "last_checkpoint").read_text().strip() == "model_final.pth"
+
+    # Resumed after its last step: nothing to train, the final evaluation once more, of the same weights.
+    again = run_train_net(train_net, "--config-file", TINY, "--resume", *overrides)
+    assert "Starting training from iteration 20 to 20" in (tmp_path / "log.txt").read_text()
+    assert [r["iteration"] for r in train_rows(tmp_path)] == [4, 9, 12, 14, 19]
+    assert [r["iteration"] for r in eval_rows(tmp_path)] == [19, 19]
+    for task in ("bbox", "segm"):
+        assert again[task]["AP"] == pytest.approx(results[task]["AP"], abs=1e-9)
 
 
 def test_deterministic_run_killed_and_resumed_ends_bit_identical(tmp_path, datasets_root, train_net, monkeypatch):
@@ -106,4 +115,7 @@ def test_deterministic_run_killed_and_resumed_ends_bit_identical(tmp_path, datas
     def rows(run):
         return [{k: v for k, v in r.items() if k not in timing} for r in train_rows(tmp_path / run)]
 
-    assert rows("whole") == rows("killed") and [r["iteration"] for r in rows("whole")] == [4, 9, 14, 19]
+    # The killed run also has the row of iteration 12, written as the kill stopped it.
+    killed = rows("killed")
+    assert [r["iteration"] for r in killed] == [4, 9, 12, 14, 19]
+    assert [r for r in killed if r["iteration"] != 12] == rows("whole")

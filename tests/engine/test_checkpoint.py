@@ -86,8 +86,9 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     assert resumed.storage.history("lr").values() == reference.storage.history("lr").values()
     momentum = resumed.optimizer.state[resumed.model.weight]["momentum_buffer"]
     assert torch.equal(momentum, reference.optimizer.state[reference.model.weight]["momentum_buffer"])
-    # The crashed run wrote iteration 4, the resumed one appended iteration 9 to the same file.
-    assert _train_rows(tmp_path / "run") == [4, 9]
+    # The crashed run wrote iteration 4 and, as it stopped, its last completed iteration 6; the resumed
+    # one appended iteration 9 to the same file.
+    assert _train_rows(tmp_path / "run") == [4, 6, 9]
     assert checkpointer.get_checkpoint_file() == str(tmp_path / "run" / "model_final.pth")
 
 

@@ -83,7 +83,8 @@ def _train_with_eval(tmp_path, writers_factory):
 def test_eval_rows_in_metrics_file(tmp_path):
     path = tmp_path / "metrics.jsonl"
     eval_hook, calls = _train_with_eval(tmp_path, lambda t: [JSONWriter(str(path))])
-    assert calls == [3, 7, 9]
+    # The final evaluation runs in after_train (trainer.iter == max_iter), labelled with the last iteration.
+    assert calls == [3, 7, 10]
     assert eval_hook.latest_results["bbox"]["AP"] == 0.75
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["type"], r["iteration"]) for r in rows] == [

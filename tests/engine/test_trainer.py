@@ -96,10 +96,10 @@ class _Recorder(HookBase):
         self.events.append(f"after_step {self.trainer.iter}")
 
     def after_train(self):
-        self.events.append(f"after_train {self.trainer.iter}")
+        self.events.append(f"after_train {self.trainer.iter} completed={self.trainer.completed}")
 
 
-def test_hooks_are_called_in_order_and_after_train_only_on_success():
+def test_hooks_are_called_in_order_and_after_train_however_training_ends():
     events: list[str] = []
     trainer = _trainer(ToyModel(), hooks=[_Recorder(events)])
     trainer.train(3, 5)
@@ -109,10 +109,11 @@ def test_hooks_are_called_in_order_and_after_train_only_on_success():
         "after_step 3",
         "before_step 4 storage 4",
         "after_step 4",
-        "after_train 5",
+        "after_train 5 completed=True",
     ]
     events.clear()
     failing = _trainer(ToyModel(nan_at_call=1), hooks=[_Recorder(events)])
     with pytest.raises(FloatingPointError):
         failing.train(0, 5)
-    assert events == ["before_train", "before_step 0 storage 0", "after_step 0", "before_step 1 storage 1"]
+    assert events == ["before_train", "before_step 0 storage 0", "after_step 0", "before_step 1 storage 1",
+                      "after_train 1 completed=False"]
