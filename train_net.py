@@ -34,8 +34,9 @@ from maskrcnn_ext.engine import (
     launch,
 )
 from maskrcnn_ext.evaluation import inference_on_dataset
+from maskrcnn_ext.model_zoo import resolve_checkpoint
 from maskrcnn_ext.utils import comm
-from maskrcnn_ext.utils.vis_predictions import save_prediction_visualizations
+from maskrcnn_ext.evaluation.vis_predictions import save_prediction_visualizations
 
 logger = logging.getLogger("maskrcnn_ext.train_net")
 
@@ -83,8 +84,8 @@ def build_trainer(cfg, model, resume: bool) -> tuple[SimpleTrainer, EvalHook, in
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     scheduler = LRMultiplier(optimizer, instantiate(cfg.lr_multiplier), cfg.train.max_iter)
-    state = Checkpointer(model, cfg.train.output_dir, optimizer=optimizer, scheduler=scheduler
-                         ).resume_or_load(cfg.train.init_checkpoint, resume=resume)
+    state = Checkpointer(model, cfg.train.output_dir, resolve_weights=resolve_checkpoint, optimizer=optimizer,
+                         scheduler=scheduler).resume_or_load(cfg.train.init_checkpoint, resume=resume)
     start_iter = int(state.get("iteration", -1)) + 1
     cfg.dataloader.train.start_iter = start_iter
     trainer = SimpleTrainer(model=create_ddp_model(model, **cfg.train.ddp), optimizer=optimizer,
@@ -114,7 +115,7 @@ def build_trainer(cfg, model, resume: bool) -> tuple[SimpleTrainer, EvalHook, in
 def load_for_evaluation(cfg, model, resume: bool) -> None:
     """The run's last checkpoint (with ``--resume``) or ``train.init_checkpoint``, which must supply
     every parameter: evaluating randomly initialised heads would report meaningless AP."""
-    checkpointer = Checkpointer(model, cfg.train.output_dir)
+    checkpointer = Checkpointer(model, cfg.train.output_dir, resolve_weights=resolve_checkpoint)
     if resume and checkpointer.has_checkpoint():
         checkpointer.resume_or_load(None, resume=True)
         return

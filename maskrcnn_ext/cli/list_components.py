@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def format_registries(only: str | None = None) -> str:
     import maskrcnn_ext.modeling  # noqa: F401  (registers the components)
-    from maskrcnn_ext.modeling.registry import ALL_REGISTRIES, registered_names
+    from maskrcnn_ext.registry import ALL_REGISTRIES, registered_names
 
     lines = []
     for registry in ALL_REGISTRIES:

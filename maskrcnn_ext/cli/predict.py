@@ -63,8 +63,8 @@ def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any,
     """``(model, cfg, classes)`` for a zoo name, a run directory, or a checkpoint with its config;
     ``classes`` holds ``class_names`` and ``contiguous_id_to_dataset_id``."""
     from maskrcnn_ext.config import LazyConfig, instantiate
-    from maskrcnn_ext.engine.checkpoint import load_model_weights
-    from maskrcnn_ext.model_zoo import load_state, locate
+    from maskrcnn_ext.checkpoint import load_model_weights, read_model_state
+    from maskrcnn_ext.model_zoo import locate
     from maskrcnn_ext.model_zoo.publish import dataset_classes
 
     path = Path(spec)
@@ -82,7 +82,7 @@ def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any,
         cfg = LazyConfig.load(str(config))
         classes = dataset_classes(cfg.dataloader.test.dataset)
     model = instantiate(cfg.model)
-    load_model_weights(model, load_state(weights)).require_complete(f"predicting with {weights}")
+    load_model_weights(model, read_model_state(weights)).require_complete(f"predicting with {weights}")
     return model, cfg, classes
 
 
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if not images:
         logger.error("no images found in %s", " ".join(args.inputs))
         return 1
-    from maskrcnn_ext.engine.predictor import predict_images
+    from maskrcnn_ext.experiments.predict import predict_images
 
     failed = predict_images(model, cfg, classes, images, args.output, score_thresh=args.score_thresh,
                             device=_resolve_device(args.device))

@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from maskrcnn_ext.engine.sweep import SweepError, format_plan, load_suite, plan_sweep, resolve_launcher
-    from maskrcnn_ext.engine.sweep_runner import run_sweep
+    from maskrcnn_ext.experiments.sweep import SweepError, format_plan, load_suite, plan_sweep, resolve_launcher
+    from maskrcnn_ext.experiments.sweep_runner import run_sweep
 
     try:
         jobs = plan_sweep(load_suite(args.suite), output_dir=args.output, seeds=args.seeds, only=args.only,

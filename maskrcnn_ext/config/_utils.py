@@ -62,7 +62,7 @@ def locate(path: str) -> Any:
     """Return the object named by the dotted import path ``path``.
 
     Args:
-        path: e.g. ``"torch.nn.Conv2d"`` or ``"maskrcnn_ext.modeling.registry.build_from_registry"``.
+        path: e.g. ``"torch.nn.Conv2d"`` or ``"maskrcnn_ext.registry.build_from_registry"``.
 
     Returns:
         The module attribute (class, function, any object) the path names.

@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
-import tempfile
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..utils.file_io import atomic_file
 from ._utils import dotted_path, tuples_to_lists
 from .loading import load_file
 from .overrides import apply_overrides
@@ -132,7 +132,8 @@ class LazyConfig:
                 UserWarning,
                 stacklevel=2,
             )
-        _atomic_write(filename, text)
+        with atomic_file(filename, "w") as f:
+            f.write(text)
         logger.info("Saved config to %s", filename)
 
     @staticmethod
@@ -142,18 +143,3 @@ class LazyConfig:
         See :func:`maskrcnn_ext.config.overrides.apply_overrides` for the syntax.
         """
         return apply_overrides(cfg, overrides)
-
-
-def _atomic_write(filename: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(filename))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".yaml")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make run configs unreadable to teammates
-        os.replace(tmp, filename)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from maskrcnn_ext.data.builtin import register_builtin_coco
 from maskrcnn_ext.data.build import build_test_loader, build_train_loader, get_dataset_records
-from maskrcnn_ext.data.catalog import DatasetCatalog, Metadata, MetadataCatalog, register_coco_instances
-from maskrcnn_ext.data.coco import load_coco_json
+from maskrcnn_ext.data.catalog import DatasetCatalog, Metadata, MetadataCatalog
+from maskrcnn_ext.data.coco import load_coco_json, register_coco_instances
 from maskrcnn_ext.data.image_io import ImageReadError, read_image
 from maskrcnn_ext.data.mapper import DatasetMapper
 from maskrcnn_ext.data.samplers import (

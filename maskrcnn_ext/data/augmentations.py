@@ -15,6 +15,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from .build import get_dataset_records
 from .copy_paste import PasteResult, cross_image_copy_paste, small_object_copy_paste
 from .image_io import read_image
 from .mapper import CROWD_CLASS, annotations_to_targets
@@ -172,8 +173,6 @@ class CrossImageCopyPaste(_InstancePaste):
 
     def records(self) -> list[dict]:
         if self._records is None:
-            from .build import get_dataset_records
-
             self._records = get_dataset_records(self.dataset)
         return self._records
 

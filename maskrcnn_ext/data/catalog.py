@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DatasetCatalog", "MetadataCatalog", "Metadata", "register_coco_instances"]
+__all__ = ["DatasetCatalog", "MetadataCatalog", "Metadata"]
 
 
 def _unknown_name_error(kind: str, name: str, known: list[str]) -> KeyError:
@@ -112,10 +112,6 @@ class Metadata:
         """Return attribute ``key`` or ``default`` when it is not set."""
         return self.__dict__.get(key, default)
 
-    def as_dict(self) -> dict[str, Any]:
-        """Return a shallow copy of all attributes."""
-        return dict(self.__dict__)
-
     def __repr__(self) -> str:
         return f"Metadata({self.__dict__!r})"
 
@@ -141,26 +137,3 @@ class _MetadataCatalog:
 DatasetCatalog = _DatasetCatalog()
 MetadataCatalog = _MetadataCatalog()
 
-
-def register_coco_instances(
-    name: str, *, json_file: str, image_root: str, metadata: dict[str, Any] | None = None
-) -> None:
-    """Register a COCO-format instance-segmentation dataset under ``name``.
-
-    The json is parsed lazily on the first ``DatasetCatalog.get(name)``, which also fills
-    ``thing_classes`` and ``thing_dataset_id_to_contiguous_id`` in the metadata.
-
-    Args:
-        name: dataset name.
-        json_file: path of the COCO annotation json.
-        image_root: folder the json's ``file_name`` entries are relative to.
-        metadata: extra metadata attributes to store.
-    """
-    from maskrcnn_ext.data.coco import load_coco_json  # coco imports this module
-
-    def _load() -> list[dict]:
-        return load_coco_json(json_file, image_root, dataset_name=name)
-
-    DatasetCatalog.register(name, _load)
-    meta = MetadataCatalog.get(name)
-    meta.set(json_file=json_file, image_root=image_root, evaluator_type="coco", **(metadata or {}))

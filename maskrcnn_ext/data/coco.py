@@ -18,11 +18,11 @@ from typing import Any
 
 from pycocotools.coco import COCO
 
-from maskrcnn_ext.data.catalog import MetadataCatalog
+from maskrcnn_ext.data.catalog import DatasetCatalog, MetadataCatalog
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DROP_REASONS", "DatasetError", "load_coco_json"]
+__all__ = ["DROP_REASONS", "DatasetError", "load_coco_json", "register_coco_instances"]
 
 # Reasons under which an annotation (or one of its polygons) is dropped, in summary order.
 DEGENERATE_BOX = "degenerate box"
@@ -302,3 +302,25 @@ def load_coco_json(
     if dataset_name is not None:
         MetadataCatalog.get(dataset_name).set(thing_classes=names, thing_dataset_id_to_contiguous_id=id_map)
     return records
+
+
+def register_coco_instances(
+    name: str, *, json_file: str, image_root: str, metadata: dict[str, Any] | None = None
+) -> None:
+    """Register a COCO-format instance-segmentation dataset under ``name``.
+
+    The json is parsed lazily on the first ``DatasetCatalog.get(name)``, which also fills
+    ``thing_classes`` and ``thing_dataset_id_to_contiguous_id`` in the metadata.
+
+    Args:
+        name: dataset name.
+        json_file: path of the COCO annotation json.
+        image_root: folder the json's ``file_name`` entries are relative to.
+        metadata: extra metadata attributes to store.
+    """
+    def _load() -> list[dict]:
+        return load_coco_json(json_file, image_root, dataset_name=name)
+
+    DatasetCatalog.register(name, _load)
+    meta = MetadataCatalog.get(name)
+    meta.set(json_file=json_file, image_root=image_root, evaluator_type="coco", **(metadata or {}))

@@ -31,6 +31,7 @@ from maskrcnn_ext.data.shapes_draw import (
     shape_mask,
     shape_radius,
 )
+from maskrcnn_ext.utils.file_io import atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -157,13 +158,6 @@ def _params_match(json_path: str, params: dict[str, Any]) -> bool:
     return info.get("params") == params
 
 
-def _write_json_atomic(path: str, data: dict[str, Any]) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
-
-
 def generate_shapes(
     root: str,
     *,
@@ -223,7 +217,8 @@ def generate_shapes(
     categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASS_NAMES)]
     info = {"description": "maskrcnn_ext synthetic shapes", "params": params}
     data = {"info": info, "images": images, "annotations": annotations, "categories": categories}
-    _write_json_atomic(json_path, data)
+    with atomic_file(json_path, "w") as f:
+        json.dump(data, f)
     return json_path
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from PIL import Image
 
+from .catalog import DatasetCatalog, MetadataCatalog
 from .coco import resolves_inside
 from .image_io import ImageReadError, read_image
 
@@ -232,8 +233,6 @@ def _well_formed_image(image: Any, report: ValidationReport) -> bool:
 
 def validate_dataset(name: str, **kwargs: Any) -> ValidationReport:
     """:func:`validate_coco_json` on a registered dataset's ``json_file`` and ``image_root``."""
-    from .catalog import DatasetCatalog, MetadataCatalog
-
     meta = MetadataCatalog.get(name)
     if meta.get("json_file") is None and name in DatasetCatalog.list():
         DatasetCatalog.get(name)  # generated datasets write their json on first use

@@ -1,7 +1,7 @@
 """The training engine: trainer loop and hooks, events and writers, checkpoints, lr schedules, launch."""
 from __future__ import annotations
 
-from .checkpoint import Checkpointer, LoadReport, load_model_weights
+from .checkpoint import Checkpointer
 from .defaults import default_argument_parser, default_setup
 from .events import ConsoleWriter, EventStorage, EventWriter, JSONWriter, TensorboardWriter, get_event_storage
 from .hooks import EvalHook, IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter, flatten_results
@@ -20,7 +20,6 @@ __all__ = [
     "JSONWriter",
     "LRMultiplier",
     "LRScheduler",
-    "LoadReport",
     "PeriodicCheckpointer",
     "PeriodicWriter",
     "SimpleTrainer",
@@ -33,6 +32,5 @@ __all__ = [
     "flatten_results",
     "get_event_storage",
     "launch",
-    "load_model_weights",
     "warmup_multistep",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from maskrcnn_ext.config import LazyConfig
 from maskrcnn_ext.utils import comm
 from maskrcnn_ext.utils.env import collect_env_info, seed_all
 from maskrcnn_ext.utils.logger import setup_logger
@@ -67,8 +68,6 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
 
 def _save_config(cfg: Any, output_dir: str, config_file: str) -> None:
     """Write the resolved config and a copy of its source file into the run directory."""
-    from maskrcnn_ext.config import LazyConfig
-
     path = os.path.join(output_dir, "config.yaml")
     try:
         LazyConfig.save(cfg, path)

@@ -19,6 +19,8 @@ import numpy as np
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 
+from .coco_evaluation import _pycocotools_to_debug_log
+
 __all__ = ["calibration_report", "calibration_stats", "match_to_ground_truth", "plot_reliability",
            "reliability_bins", "segm_ap_by_ranking"]
 
@@ -135,8 +137,6 @@ def segm_ap_by_ranking(results: Sequence[dict[str, Any]], coco_gt: COCO, *, img_
         ``{"ranked_by_mask_score": AP, "ranked_by_box_score": AP}`` as fractions; NaN without masks.
     """
     from pycocotools.cocoeval import COCOeval
-
-    from .coco_evaluation import _pycocotools_to_debug_log
 
     masks = [r for r in results if "segmentation" in r]
     if not masks:  # COCO.loadRes refuses an empty list

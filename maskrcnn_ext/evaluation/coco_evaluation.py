@@ -14,6 +14,7 @@ import logging
 import os
 from typing import Any
 
+from maskrcnn_ext.data.catalog import DatasetCatalog, MetadataCatalog
 from maskrcnn_ext.evaluation.coco_backend import coco_backend
 from maskrcnn_ext.evaluation.coco_results import (
     instances_to_coco_json,
@@ -68,8 +69,6 @@ def _resolve_dataset(
         if not os.path.isfile(json_file):
             raise FileNotFoundError(f"COCO json file {json_file} does not exist.")
         return json_file, None, None
-    from maskrcnn_ext.data.catalog import DatasetCatalog, MetadataCatalog  # lazy: keeps evaluation importable alone
-
     # Loading (cached) lets lazily registered datasets generate their files and fill their metadata.
     if dataset_name in DatasetCatalog:
         DatasetCatalog.get(dataset_name)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import roi_pool
 
-from ..modeling.registry import POOLER_REGISTRY
+from ..registry import POOLER_REGISTRY
 from .roi_align_separable import roi_axis_samples
 
 __all__ = ["AGGREGATES", "ROIPool", "ROIWarp", "bin_samples"]

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import roi_align
 
-from ..modeling.registry import POOLER_REGISTRY
+from ..registry import POOLER_REGISTRY, build_from_registry
 from .pooler_variants import aggregate_samples, bin_samples, check_aggregate
 from .roi_align_separable import roi_align_channels_last, roi_align_separable
 
@@ -172,8 +172,6 @@ class MultiLevelROIPooler(nn.Module):
 def build_level_ops(*, op: str = "ROIAlign", output_size: int, strides: Sequence[int],
                     **op_kwargs) -> list[nn.Module]:
     """One registered single-level pooler per feature stride (e.g. ``strides=(4, 8, 16, 32)``)."""
-    from ..modeling.registry import build_from_registry
-
     return [build_from_registry(POOLER_REGISTRY, op, output_size=output_size, spatial_scale=1.0 / s,
                                 **op_kwargs) for s in strides]
 

@@ -4,9 +4,9 @@ manifest, and load them back by name from a folder or a URL.
     maskrcnn-ext publish output/my_run --zoo model_zoo
     model = maskrcnn_ext.model_zoo.get("my_run", zoo="model_zoo")
 """
-from .load import ZooModel, default_zoo, get, get_config, load_state, locate, resolve_checkpoint
+from .load import ZooModel, default_zoo, get, get_config, locate, resolve_checkpoint
 from .publish import publish_run
 from .storage import ZooError
 
-__all__ = ["ZooError", "ZooModel", "default_zoo", "get", "get_config", "load_state", "locate", "publish_run",
+__all__ = ["ZooError", "ZooModel", "default_zoo", "get", "get_config", "locate", "publish_run",
            "resolve_checkpoint"]

@@ -12,7 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .storage import ZooError, atomic_file, is_url, read_text
+from ..utils.file_io import atomic_file
+from .storage import ZooError, is_url, read_text
 
 __all__ = ["INDEX_FILE", "TABLE_FILE", "read_index", "render_table", "write_index", "zoo_path"]
 

@@ -19,11 +19,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ..engine.checkpoint import read_model_state as load_state
+from ..checkpoint import load_model_weights, read_model_state
+from ..config import instantiate
 from .index import read_index, zoo_path
 from .storage import ZooError, fetch, is_url, read_text
 
-__all__ = ["ZooModel", "default_zoo", "get", "get_config", "load_state", "locate", "resolve_checkpoint"]
+__all__ = ["ZooModel", "default_zoo", "get", "get_config", "locate", "resolve_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +86,9 @@ def get(name: str, *, zoo: str | None = None, device: str | torch.device = "cpu"
         ZooError: unknown name (close names listed), unreachable zoo, hash mismatch.
         ValueError: the weights do not fully fit the model built from the manifest's config.
     """
-    from ..config import instantiate
-    from ..engine.checkpoint import load_model_weights
-
     found = locate(name, zoo=zoo, cache_dir=cache_dir)
     model = instantiate(found.config.model)
-    load_model_weights(model, load_state(found.weights)).require_complete(f"zoo model {name!r}")
+    load_model_weights(model, read_model_state(found.weights)).require_complete(f"zoo model {name!r}")
     return model.to(device).eval()
 
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+import io
 import json
 import logging
 import os
 import re
 import statistics
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,15 @@ import yaml
 
 from .. import __version__
 from ..analysis.runs import arm_name, read_metrics
-from ..engine.checkpoint import load_model_weights, read_model_state
+from ..checkpoint import load_model_weights, read_model_state
+from ..config import LazyConfig, instantiate
+from ..data.catalog import MetadataCatalog
+from ..engine.predictor import first_test_input
 from ..utils.env import git_commit
 from .flops import count_flops, count_parameters
 from .index import read_index, write_index
-from .storage import ZooError, atomic_file, make_readable, sha256_of
+from ..utils.file_io import atomic_file
+from .storage import ZooError
 
 __all__ = ["publish_run"]
 
@@ -79,34 +84,27 @@ def _logged_inference_time(log: Path) -> float | None:
 
 
 def _write_weights(state: dict[str, torch.Tensor], zoo_dir: Path, name: str) -> tuple[Path, str]:
-    """Save ``state`` as ``<name>-<sha8>.pth``: written under a temporary name, hashed, re-read with
-    ``weights_only=True`` and compared tensor by tensor, then renamed."""
-    zoo_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=zoo_dir, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        digest = sha256_of(tmp)
+    """Save ``state`` as ``<name>-<sha8>.pth``: serialised and hashed in memory, written atomically,
+    and renamed only after it re-reads with ``weights_only=True`` equal tensor by tensor."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+
+    def reads_back_equal(tmp: Path) -> None:
         reread = torch.load(tmp, map_location="cpu", weights_only=True)
         if reread.keys() != state.keys() or not all(torch.equal(reread[k], state[k]) for k in state):
             raise ZooError(f"the weights written to {tmp} do not read back equal; nothing was published")
-        path = zoo_dir / f"{name}-{digest[:8]}.pth"
-        make_readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    path = zoo_dir / f"{name}-{digest[:8]}.pth"
+    with atomic_file(path, "wb", check=reads_back_equal) as f:
+        f.write(data)
     return path, digest
 
 
 def dataset_classes(dataset: str) -> dict[str, Any]:
     """A registered dataset's ``class_names`` (None when it has none) and
     ``contiguous_id_to_dataset_id`` (JSON keys: str(contiguous id) -> the json's category id)."""
-    from ..data.catalog import MetadataCatalog
-
     meta = MetadataCatalog.get(dataset)
     names = meta.get("thing_classes")
     id_map = meta.get("thing_dataset_id_to_contiguous_id") or {}
@@ -125,9 +123,6 @@ def _class_info(cfg: Any) -> dict[str, Any]:
 def _model_stats(cfg: Any, state: dict[str, torch.Tensor], run_dir: Path,
                  input_size: tuple[int, int] | None) -> dict[str, Any]:
     """Build the model, check the weights fit it exactly, count parameters and FLOPs."""
-    from ..config import instantiate
-    from ..engine.predictor import first_test_input
-
     model = instantiate(cfg.model)
     report = load_model_weights(model, state)
     if report.shape_mismatch or report.missing or report.unexpected:
@@ -165,8 +160,6 @@ def publish_run(run_dir: str | os.PathLike, zoo_dir: str | os.PathLike, *, name:
     Returns:
         The model's index row.
     """
-    from ..config import LazyConfig
-
     run_dir, zoo_dir = Path(run_dir), Path(zoo_dir)
     name = name or default_name(run_dir)
     if not _NAME.match(name):

@@ -5,11 +5,9 @@ destination folder, checked, and only then renamed, and the temporary file is re
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,7 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["ZooError", "atomic_file", "default_cache_dir", "fetch", "is_url", "make_readable", "read_text", "sha256_of"]
+from ..utils.file_io import atomic_file
+
+__all__ = ["ZooError", "default_cache_dir", "fetch", "is_url", "read_text", "sha256_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,34 +42,6 @@ def default_cache_dir() -> Path:
     """``$MASKRCNN_EXT_CACHE``, else ``~/.cache/maskrcnn_ext``; downloads go to its ``zoo/``."""
     root = os.environ.get("MASKRCNN_EXT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "maskrcnn_ext")
     return Path(root) / "zoo"
-
-
-@contextlib.contextmanager
-def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on a clean exit it is synced and renamed to ``path``,
-    on an error it is deleted and ``path`` is left as it was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        make_readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def make_readable(path: str | os.PathLike) -> None:
-    """Give a temporary file (created owner-only) the permissions a new file gets under the umask,
-    so that a zoo folder can be served as it is."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def is_url(spec: str) -> bool:
@@ -137,7 +109,7 @@ def fetch(url: str, expected_sha256: str, *, cache_dir: str | os.PathLike | None
         return target
     logger.info("Downloading %s to %s", url, target)
     digest = hashlib.sha256()
-    with _open_url(url) as response, atomic_file(target) as out:
+    with _open_url(url) as response, atomic_file(target, "wb") as out:
         for chunk in iter(lambda: response.read(_CHUNK), b""):
             digest.update(chunk)
             out.write(chunk)

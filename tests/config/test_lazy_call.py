@@ -19,7 +19,7 @@ def test_importable_target_is_stored_as_shortest_dotted_path():
 
 def test_project_function_is_stored_by_its_module_path():
     from maskrcnn_ext.config import loading
-    from maskrcnn_ext.modeling import registry
+    from maskrcnn_ext import registry
 
     cfg = LazyCall(loading.to_config)(value=1)
     assert cfg._target_ == "maskrcnn_ext.config.loading.to_config"
@@ -27,7 +27,7 @@ def test_project_function_is_stored_by_its_module_path():
     path = dotted_path(registry.build_from_registry)
     assert path in (
         "maskrcnn_ext.modeling.build_from_registry",
-        "maskrcnn_ext.modeling.registry.build_from_registry",
+        "maskrcnn_ext.registry.build_from_registry",
     )
     assert locate(path) is registry.build_from_registry
 

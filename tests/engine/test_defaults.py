@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-import maskrcnn_ext.config
+from maskrcnn_ext.engine import defaults as defaults_module
 from maskrcnn_ext.engine import default_argument_parser, default_setup
 from maskrcnn_ext.utils.env import collect_env_info, seed_all
 from maskrcnn_ext.utils.logger import setup_logger
@@ -78,7 +78,7 @@ class _FakeLazyConfig:
 
 
 def test_default_setup_fills_the_run_directory(tmp_path, monkeypatch):
-    monkeypatch.setattr(maskrcnn_ext.config, "LazyConfig", _FakeLazyConfig, raising=False)
+    monkeypatch.setattr(defaults_module, "LazyConfig", _FakeLazyConfig)
     source = tmp_path / "my_config.py"
     source.write_text("train = dict(max_iter=5)\n")
     output_dir = tmp_path / "run"

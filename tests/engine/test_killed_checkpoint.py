@@ -20,15 +20,14 @@ CHILD = textwrap.dedent("""
     saver = checkpoint.Checkpointer(torch.nn.Linear(3, 2), sys.argv[1])
     saver.save("model_0000009", iteration=9)
 
-    def stalled(data, path):  # half a file on disk, then the process is killed
-        with open(path, "wb") as f:
-            f.write(b"PK\\x03\\x04 partial checkpoint")
-            f.flush()
-            os.fsync(f.fileno())
+    def stalled(data, f):  # half a file on disk, then the process is killed
+        f.write(b"PK\\x03\\x04 partial checkpoint")
+        f.flush()
+        os.fsync(f.fileno())
         print("writing", flush=True)
         time.sleep(120)
 
-    checkpoint._save_synced = stalled
+    torch.save = stalled
     saver.save("model_0000019", iteration=19)
 """)
 
@@ -44,7 +43,7 @@ def test_resume_after_a_kill_mid_checkpoint_uses_the_previous_complete_one(tmp_p
         child.wait(timeout=60)
     assert child.returncode == -signal.SIGKILL
     names = sorted(os.listdir(tmp_path))
-    assert "model_0000019.pth" not in names and any(n.startswith("model_0000019.pth") for n in names)  # the temp file
+    assert "model_0000019.pth" not in names and any(n.startswith(".model_0000019.pth") for n in names)  # the temp file
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000009.pth"
 
     torch.manual_seed(0)

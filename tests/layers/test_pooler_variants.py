@@ -4,7 +4,7 @@ from torchvision.ops import roi_align
 
 from maskrcnn_ext.layers.pooler_variants import ROIPool, ROIWarp, bin_samples
 from maskrcnn_ext.layers.poolers import ROIAlign, build_pooler
-from maskrcnn_ext.modeling.registry import POOLER_REGISTRY, build_from_registry
+from maskrcnn_ext.registry import POOLER_REGISTRY, build_from_registry
 from pooler_helpers import ramp
 
 

@@ -3,7 +3,7 @@ import torch
 from torchvision.ops import roi_align
 
 from maskrcnn_ext.layers.poolers import ROIAlign, assign_boxes_to_levels, boxes_to_rois, build_pooler
-from maskrcnn_ext.modeling.registry import POOLER_REGISTRY, build_from_registry
+from maskrcnn_ext.registry import POOLER_REGISTRY, build_from_registry
 from pooler_helpers import ramp
 
 

@@ -63,7 +63,7 @@ def tiny_cfg(num_classes: int = 4):
 def test_init_from_a_zoo_name_with_another_class_count_reports_the_reinitialised_heads(zoo, monkeypatch):
     monkeypatch.setenv("MASKRCNN_EXT_ZOO", str(zoo[0]))
     model = instantiate(tiny_cfg(num_classes=7).model)
-    report = Checkpointer(model, "unused").load_weights("tiny_run")
+    report = Checkpointer(model, "unused", resolve_weights=resolve_checkpoint).load_weights("tiny_run")
     mismatched = {name for name, _, _ in report.shape_mismatch}
     assert mismatched and all("predictor" in name for name in mismatched)  # only class-dependent layers
     assert not report.missing and not report.unexpected and len(report.loaded) > 10 * len(mismatched)

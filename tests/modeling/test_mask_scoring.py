@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from maskrcnn_ext.engine.checkpoint import load_model_weights
+from maskrcnn_ext.checkpoint import load_model_weights
 from maskrcnn_ext.modeling.roi_heads import MaskIoUHead, MaskScoringRes5ROIHeads, MaskScoringROIHeads
 from maskrcnn_ext.modeling.roi_heads.maskiou_head import fraction_inside_boxes, maskiou_targets
 from modeling_toys import build_tiny_model, synthetic_input

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from ..registry import BACKBONE_REGISTRY
+from ...registry import BACKBONE_REGISTRY
 from .resnet import get_norm
 
 __all__ = ["FPN"]

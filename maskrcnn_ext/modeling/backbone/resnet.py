@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torchvision.models.resnet import conv1x1
 from torchvision.ops import FrozenBatchNorm2d
 
-from ..registry import BACKBONE_REGISTRY
+from ...registry import BACKBONE_REGISTRY
 from .blocks import BasicBlock, Bottleneck, ConvNorm, Stem
 
 __all__ = ["ResNetBottomUp", "get_norm", "freeze_module", "STAGE_NAMES"]

@@ -8,14 +8,14 @@ from torch import Tensor, nn
 from torchvision.models.detection.image_list import ImageList
 
 from ...layers.mask_ops import paste_masks_in_image
-from ..registry import META_ARCH_REGISTRY
+from ...registry import META_ARCH_REGISTRY
 
 __all__ = ["GeneralizedRCNN", "detector_postprocess"]
 
 
 @META_ARCH_REGISTRY.register()
 class GeneralizedRCNN(nn.Module):
-    """Two-stage detector over the model-input contract (DESIGN.md section 5).
+    """Two-stage detector over the model input/output contracts (see :mod:`maskrcnn_ext.modeling`).
 
     Args:
         backbone: ``(B, 3, H, W) -> {name: map}`` with a ``strides`` dict.

@@ -10,7 +10,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 
-from ..registry import PROPOSAL_GENERATOR_REGISTRY
+from ...registry import PROPOSAL_GENERATOR_REGISTRY
 from ..roi_heads.sampling import RPN_STREAM, sample_fg_bg, sampling_generator
 
 __all__ = ["RPN"]

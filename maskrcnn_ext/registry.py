@@ -1,4 +1,7 @@
-"""One registry per component family.
+"""One registry per component family, below every package that registers into them.
+
+``layers`` (poolers) and ``modeling`` (everything else) both register here, so neither imports the
+other for it.
 
 Lazy configs name components by their import path, so registries are not needed to *build* a model;
 they exist so that components can be discovered (``maskrcnn-ext list``), selected by a short name

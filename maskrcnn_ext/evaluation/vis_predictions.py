@@ -9,7 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .visualizer import draw_ground_truth, draw_instances, save_image
+from ..data.catalog import DatasetCatalog, MetadataCatalog
+from ..data.image_io import read_image
+from ..utils.visualizer import draw_ground_truth, draw_instances, save_image
 
 __all__ = ["save_prediction_visualizations", "side_by_side"]
 
@@ -39,9 +41,6 @@ def save_prediction_visualizations(model: nn.Module, data_loader: Iterable[list[
     Returns:
         The paths written.
     """
-    from ..data.catalog import DatasetCatalog, MetadataCatalog
-    from ..data.image_io import read_image
-
     class_names = MetadataCatalog.get(dataset_name).thing_classes
     records = {r["image_id"]: r for r in DatasetCatalog.get(dataset_name)}
     written: list[str] = []

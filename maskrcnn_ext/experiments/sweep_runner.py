@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
+from ..utils.file_io import atomic_file
 from .sweep import DONE_MARKER, STDOUT_FILE, SUMMARY_FILE, SweepError, SweepJob, resolve_launcher
 
 __all__ = ["JobResult", "format_duration", "run_sweep", "slot_environments", "write_summary"]
@@ -47,10 +48,8 @@ def _read_json(path: str) -> dict[str, Any]:
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
+    with atomic_file(path, "w") as f:
         json.dump(data, f, indent=2)
-    os.replace(tmp, path)
 
 
 def format_duration(seconds: float) -> str:

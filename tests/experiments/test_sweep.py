@@ -12,7 +12,7 @@ import time
 import pytest
 
 from maskrcnn_ext.cli.main import main
-from maskrcnn_ext.engine.sweep import (
+from maskrcnn_ext.experiments.sweep import (
     DONE_MARKER,
     STDOUT_FILE,
     SUMMARY_FILE,
@@ -20,7 +20,7 @@ from maskrcnn_ext.engine.sweep import (
     load_suite,
     plan_sweep,
 )
-from maskrcnn_ext.engine.sweep_runner import run_sweep
+from maskrcnn_ext.experiments.sweep_runner import run_sweep
 
 # Records its argv and thread settings in the run dir; fails when the config's name contains "fail".
 FAKE_LAUNCHER = textwrap.dedent("""
