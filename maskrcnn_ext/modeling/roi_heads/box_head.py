@@ -6,7 +6,7 @@ from typing import Sequence
 from torch import nn
 
 from ..backbone.resnet import get_norm
-from ..registry import BOX_HEAD_REGISTRY
+from ...registry import BOX_HEAD_REGISTRY
 
 __all__ = ["FastRCNNConvFCHead", "init_fc", "init_conv"]
 

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ...layers.mask_ops import crop_and_resize_masks
 from ..backbone.resnet import get_norm
-from ..registry import MASK_HEAD_REGISTRY
+from ...registry import MASK_HEAD_REGISTRY
 from .box_head import init_conv
 
 __all__ = ["MaskRCNNConvUpsampleHead", "mask_targets"]

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..registry import MASKIOU_HEAD_REGISTRY
+from ...registry import MASKIOU_HEAD_REGISTRY
 from .box_head import init_conv
 
 __all__ = ["MaskIoUHead", "fraction_inside_boxes", "maskiou_targets"]

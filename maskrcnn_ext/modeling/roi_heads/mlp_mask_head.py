@@ -5,7 +5,7 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from ..registry import MASK_HEAD_REGISTRY
+from ...registry import MASK_HEAD_REGISTRY
 from .box_head import init_fc
 
 __all__ = ["MaskRCNNMLPHead"]
