@@ -9,9 +9,10 @@ Both heads follow detectron2's ``BaseMaskRCNNHead`` contract:
   inference they are the detections (``pred_classes``) and it sets ``pred_masks`` ``(D, 1, M, M)``,
   the foreground probability of each detection's class, and returns them.
 
-The loss and its matching inference come from a mask-loss object of
-:mod:`maskrcnn_ext.modeling.roi_heads.mask_losses` (``mask_loss_fn``): the multinomial loss must be
-decoded as it was trained, which detectron2's sigmoid-only ``mask_rcnn_inference`` would not do.
+The loss comes from a mask-loss object of :mod:`maskrcnn_ext.modeling.roi_heads.mask_losses`
+(``mask_loss_fn``) and inference decodes with the decoder that loss names
+(:func:`~maskrcnn_ext.modeling.roi_heads.mask_decoder_for`): the multinomial loss must be decoded as
+it was trained, which detectron2's sigmoid-only ``mask_rcnn_inference`` would not do.
 """
 from __future__ import annotations
 
@@ -24,12 +25,12 @@ from detectron2.modeling.roi_heads.mask_head import BaseMaskRCNNHead, MaskRCNNCo
 from detectron2.structures import Instances
 from torch import Tensor
 
-from ..modeling.registry import MASK_LOSS_REGISTRY, build_from_registry
 from ..modeling.roi_heads import mlp_mask_head
-from ..modeling.roi_heads.mask_losses import SigmoidMaskLoss, SoftmaxMaskLoss
+from ..modeling.roi_heads.mask_losses import MaskDecoder, MaskLoss, SigmoidMaskLoss, SoftmaxMaskLoss, mask_decoder_for
+from ..registry import MASK_LOSS_REGISTRY, build_from_registry
 
-__all__ = ["MaskLossHeadMixin", "MaskRCNNConvUpsampleSoftmaxHead", "MaskRCNNMLPHead", "gt_classes", "mask_loss_of",
-           "roi_mask_targets", "set_pred_masks"]
+__all__ = ["MaskLossHeadMixin", "MaskRCNNConvUpsampleSoftmaxHead", "MaskRCNNMLPHead", "gt_classes", "mask_decoder_of",
+           "mask_loss_of", "roi_mask_targets", "set_pred_masks"]
 
 
 def gt_classes(instances: Sequence[Instances], device: torch.device) -> Tensor:
@@ -58,22 +59,29 @@ def set_pred_masks(instances: Sequence[Instances], probs: Tensor) -> None:
         inst.pred_masks = p[:, None]
 
 
-def mask_loss_of(mask_head: object) -> SigmoidMaskLoss | SoftmaxMaskLoss:
-    """The mask loss (with its inference) a mask head trains with: its ``mask_loss_fn`` for this
-    bridge's heads, the sigmoid loss for detectron2's own ``BaseMaskRCNNHead`` heads."""
+def mask_loss_of(mask_head: object) -> MaskLoss:
+    """The mask loss a mask head trains with: its ``mask_loss_fn`` for this bridge's heads, the
+    sigmoid loss for detectron2's own ``BaseMaskRCNNHead`` heads."""
     return getattr(mask_head, "mask_loss_fn", _SIGMOID)
+
+
+def mask_decoder_of(mask_head: object) -> MaskDecoder:
+    """``(logits (D, K, M, M), classes (D,)) -> (D, M, M)``: the decoding that matches
+    :func:`mask_loss_of` the head, derived from it so that the two cannot disagree."""
+    return mask_decoder_for(mask_loss_of(mask_head))
 
 
 _SIGMOID = SigmoidMaskLoss()
 
 
 class MaskLossHeadMixin:
-    """``forward`` for a ``BaseMaskRCNNHead`` whose loss and inference come from ``mask_loss_fn``.
+    """``forward`` for a ``BaseMaskRCNNHead`` trained with ``mask_loss_fn`` and decoded with the
+    decoder that loss names.
 
     Put it first among the bases; the head keeps its ``layers`` and detectron2's ``loss_weight``.
     """
 
-    mask_loss_fn: SigmoidMaskLoss | SoftmaxMaskLoss = _SIGMOID
+    mask_loss_fn: MaskLoss = _SIGMOID
     loss_weight: float
 
     def forward(self, x: Tensor, instances: list[Instances]) -> dict[str, Tensor] | list[Instances]:
@@ -82,12 +90,12 @@ class MaskLossHeadMixin:
             targets = roi_mask_targets(instances, logits.shape[-1], logits.device)
             return self.mask_losses(logits, gt_classes(instances, logits.device), targets)
         classes = torch.cat([inst.pred_classes for inst in instances])
-        set_pred_masks(instances, self.mask_loss_fn.probs(logits, classes))
+        set_pred_masks(instances, mask_decoder_for(self.mask_loss_fn)(logits, classes))
         return instances
 
     def mask_losses(self, logits: Tensor, classes: Tensor, targets: Tensor) -> dict[str, Tensor]:
         """``{"loss_mask"}`` for ``(R, K, M, M)`` logits, ``(R,)`` classes and ``(R, M, M)`` targets."""
-        return {"loss_mask": self.mask_loss_fn.loss(logits, classes, targets) * self.loss_weight}
+        return {"loss_mask": self.mask_loss_fn(logits, classes, targets) * self.loss_weight}
 
 
 class MaskRCNNMLPHead(MaskLossHeadMixin, BaseMaskRCNNHead):
@@ -100,17 +108,20 @@ class MaskRCNNMLPHead(MaskLossHeadMixin, BaseMaskRCNNHead):
         num_classes: masks predicted per RoI (1 for class-agnostic masks, as detectron2's heads).
         fc_dims: widths of the hidden fully connected layers.
         mask_size: side M of the predicted masks.
-        mask_loss_type: registered mask loss, ``"SigmoidMaskLoss"`` (the paper's) or ``"SoftmaxMaskLoss"``.
+        mask_loss: the mask loss object, e.g. ``L(SoftmaxMaskLoss)()`` in a lazy config; default the
+            paper's :class:`~maskrcnn_ext.modeling.roi_heads.SigmoidMaskLoss`. Inference decodes with
+            the decoder it names. (yacs configs give its registered name in ``MLP_LOSS_TYPE``.)
         loss_weight, vis_period: as detectron2's ``BaseMaskRCNNHead``.
     """
 
     @configurable
     def __init__(self, *, input_shape: ShapeSpec, num_classes: int, fc_dims: Sequence[int] = (1024, 1024),
-                 mask_size: int = 28, mask_loss_type: str = "SigmoidMaskLoss", **kwargs) -> None:
+                 mask_size: int = 28, mask_loss: MaskLoss = _SIGMOID, **kwargs) -> None:
         super().__init__(**kwargs)
         if input_shape.height is None or input_shape.height != input_shape.width:
             raise ValueError(f"MaskRCNNMLPHead needs square pooled features with a known size, got {input_shape}")
-        self.mask_loss_fn = build_from_registry(MASK_LOSS_REGISTRY, mask_loss_type)
+        mask_decoder_for(mask_loss)  # refuses a loss that names no decoder now, not at the first inference
+        self.mask_loss_fn = mask_loss
         self.mlp = mlp_mask_head.MaskRCNNMLPHead(
             in_channels=input_shape.channels, pooler_resolution=input_shape.height, num_classes=num_classes,
             fc_dims=tuple(fc_dims), mask_size=mask_size)
@@ -118,14 +129,15 @@ class MaskRCNNMLPHead(MaskLossHeadMixin, BaseMaskRCNNHead):
     @classmethod
     def from_config(cls, cfg, input_shape: ShapeSpec) -> dict:
         """yacs: ``MODEL.ROI_MASK_HEAD.{MLP_FC_DIMS, MLP_MASK_SIZE, MLP_LOSS_TYPE}`` (added by
-        :func:`~maskrcnn_ext.d2.add_maskrcnn_ext_config`) besides detectron2's keys."""
+        :func:`~maskrcnn_ext.d2.add_maskrcnn_ext_config`) besides detectron2's keys. yacs has only
+        strings, so ``MLP_LOSS_TYPE`` is a name in ``MASK_LOSS_REGISTRY``, built here."""
         head = cfg.MODEL.ROI_MASK_HEAD
         if "MLP_FC_DIMS" not in head:
             raise KeyError("MaskRCNNMLPHead reads MODEL.ROI_MASK_HEAD.MLP_*: call "
                            "maskrcnn_ext.d2.add_maskrcnn_ext_config(cfg) before merging the config file")
         ret = super().from_config(cfg, input_shape)
         ret.update(input_shape=input_shape, fc_dims=tuple(head.MLP_FC_DIMS), mask_size=head.MLP_MASK_SIZE,
-                   mask_loss_type=head.MLP_LOSS_TYPE,
+                   mask_loss=build_from_registry(MASK_LOSS_REGISTRY, head.MLP_LOSS_TYPE),
                    num_classes=1 if head.CLS_AGNOSTIC_MASK else cfg.MODEL.ROI_HEADS.NUM_CLASSES)
         return ret
 

@@ -17,7 +17,7 @@ from detectron2.structures import BitMasks, Instances, PolygonMasks
 from torch import Tensor, nn
 
 from ..modeling.roi_heads.maskiou_head import MaskIoUHead, fraction_inside_boxes, maskiou_targets
-from .mask_heads import gt_classes, mask_loss_of, roi_mask_targets, set_pred_masks
+from .mask_heads import gt_classes, mask_decoder_of, mask_loss_of, roi_mask_targets, set_pred_masks
 
 __all__ = ["MaskScoringCOCOEvaluator", "MaskScoringROIHeads", "fraction_inside_proposals"]
 
@@ -28,7 +28,8 @@ class MaskScoringROIHeads(StandardROIHeads):
     Only the mask branch changes (``_forward_mask``): training adds ``loss_maskiou`` on the
     foreground proposals; inference sets ``mask_scores`` beside the unchanged ``scores``. The mask
     head must expose ``layers(x)`` (every ``BaseMaskRCNNHead`` does); its loss is its own
-    ``mask_loss_fn`` for this bridge's heads, the sigmoid loss for detectron2's.
+    ``mask_loss_fn`` for this bridge's heads, the sigmoid loss for detectron2's, and its masks are
+    decoded with the decoder that loss names.
 
     Args:
         maskiou_head: :class:`~maskrcnn_ext.modeling.roi_heads.MaskIoUHead` with ``in_channels`` and
@@ -103,9 +104,9 @@ class MaskScoringROIHeads(StandardROIHeads):
         classes = gt_classes(instances, device)
         targets = roi_mask_targets(instances, mask_logits.shape[-1], device)  # cropped once for both losses
         loss_weight = getattr(self.mask_head, "loss_weight", 1.0)
-        losses = {"loss_mask": loss_fn.loss(mask_logits, classes, targets) * loss_weight}
+        losses = {"loss_mask": loss_fn(mask_logits, classes, targets) * loss_weight}
         with torch.no_grad():
-            probs = loss_fn.probs(mask_logits, classes)
+            probs = mask_decoder_of(self.mask_head)(mask_logits, classes)
             iou = maskiou_targets(probs, targets, fraction_inside_proposals(instances, device))
         predicted = self.maskiou_head(roi_features, probs)
         losses["loss_maskiou"] = self.maskiou_head.loss(predicted, classes, iou)
@@ -115,7 +116,7 @@ class MaskScoringROIHeads(StandardROIHeads):
                                instances: list[Instances]) -> list[Instances]:
         """Set ``pred_masks`` and ``mask_scores = scores x clamp(predicted IoU, 0, 1)`` per detection."""
         classes = torch.cat([x.pred_classes for x in instances])
-        probs = mask_loss_of(self.mask_head).probs(mask_logits, classes)
+        probs = mask_decoder_of(self.mask_head)(mask_logits, classes)
         set_pred_masks(instances, probs)
         scores = torch.cat([x.scores for x in instances])
         mask_scores = self.maskiou_head.predict(self.maskiou_head(roi_features, probs), classes, scores)

@@ -14,7 +14,7 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from maskrcnn_ext.d2 import MaskRCNNConvUpsampleSoftmaxHead, MaskRCNNMLPHead, add_maskrcnn_ext_config
-from maskrcnn_ext.modeling.roi_heads import SoftmaxMaskLoss
+from maskrcnn_ext.modeling.roi_heads import SoftmaxMaskLoss, softmax_mask_probs
 
 SIZE = (40, 50)
 SHAPE = ShapeSpec(channels=8, height=7, width=7)
@@ -74,7 +74,7 @@ def test_softmax_head_is_detectron2s_fcn_head_trained_and_decoded_with_the_multi
     x, instances = roi_features(3), foreground()
     loss = head.train()(x, instances)["loss_mask"]
     targets = instances[0].gt_masks.crop_and_resize(instances[0].proposal_boxes.tensor, 14).float()
-    torch.testing.assert_close(loss, SoftmaxMaskLoss().loss(head.layers(x), instances[0].gt_classes, targets))
+    torch.testing.assert_close(loss, SoftmaxMaskLoss()(head.layers(x), instances[0].gt_classes, targets))
     # All-zero logits tie the K = 3 classes and the background on every pixel: the loss is log(K + 1).
     torch.nn.init.zeros_(head.predictor.weight)
     torch.nn.init.zeros_(head.predictor.bias)
@@ -84,18 +84,30 @@ def test_softmax_head_is_detectron2s_fcn_head_trained_and_decoded_with_the_multi
     x = roi_features(2, seed=1)
     with torch.no_grad():
         first, _ = head(x, detections())
-        expected = SoftmaxMaskLoss().probs(head.layers(x), torch.tensor([2, 0]))
+        expected = softmax_mask_probs(head.layers(x), torch.tensor([2, 0]))
     torch.testing.assert_close(first.pred_masks[:, 0], expected)
 
 
 def test_mlp_head_can_train_with_the_softmax_loss():
     torch.manual_seed(0)
     head = MaskRCNNMLPHead(input_shape=SHAPE, num_classes=3, fc_dims=[32], mask_size=14,
-                           mask_loss_type="SoftmaxMaskLoss")
+                           mask_loss=SoftmaxMaskLoss())
     x, instances = roi_features(3), foreground()
     targets = instances[0].gt_masks.crop_and_resize(instances[0].proposal_boxes.tensor, 14).float()
     torch.testing.assert_close(head.train()(x, instances)["loss_mask"],
-                               SoftmaxMaskLoss().loss(head.layers(x), instances[0].gt_classes, targets))
+                               SoftmaxMaskLoss()(head.layers(x), instances[0].gt_classes, targets))
+    # ... and decodes as the softmax loss trained it.
+    head.eval()
+    x = roi_features(2, seed=1)
+    with torch.no_grad():
+        first, _ = head(x, detections())
+        expected = softmax_mask_probs(head.layers(x), torch.tensor([2, 0]))
+    torch.testing.assert_close(first.pred_masks[:, 0], expected)
+
+
+def test_mlp_head_refuses_a_loss_that_names_no_decoder():
+    with pytest.raises(TypeError, match="decoder"):
+        MaskRCNNMLPHead(input_shape=SHAPE, num_classes=3, fc_dims=[32], mask_size=14, mask_loss="SoftmaxMaskLoss")
 
 
 def test_no_foreground_proposals_give_a_zero_loss_that_keeps_the_graph():
@@ -116,6 +128,10 @@ def test_mlp_head_builds_from_a_yacs_config():
     assert head.layers(roi_features(2)).shape == (2, 5, 14, 14)
     cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK = True
     assert build_mask_head(cfg, SHAPE).layers(roi_features(2)).shape == (2, 1, 14, 14)
+    # yacs names the loss by its registry name; the head holds the object.
+    assert head.mask_loss_fn.__class__.__name__ == "SigmoidMaskLoss"
+    cfg.MODEL.ROI_MASK_HEAD.MLP_LOSS_TYPE = "SoftmaxMaskLoss"
+    assert build_mask_head(cfg, SHAPE).mask_loss_fn == SoftmaxMaskLoss()
     plain = get_cfg()
     plain.MODEL.ROI_MASK_HEAD.NAME = "MaskRCNNMLPHead"
     with pytest.raises(KeyError, match="add_maskrcnn_ext_config"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..registry import ROI_HEADS_REGISTRY
+from ...registry import ROI_HEADS_REGISTRY
 from .maskiou_head import fraction_inside_boxes, maskiou_targets
 from .res5_roi_heads import Res5ROIHeads
 from .roi_heads import StandardROIHeads
@@ -35,11 +35,15 @@ class MaskScoringMixin:
             )
         self.maskiou_head = maskiou_head
 
-    def mask_loss(self, roi_features: Tensor, mask_logits: Tensor, positives: list[dict[str, Tensor]],
-                  targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-        losses = super().mask_loss(roi_features, mask_logits, positives, targets)
+    def mask_losses(self, roi_features: Tensor, mask_logits: Tensor, positives: list[dict[str, Tensor]],
+                    targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """The heads' mask losses plus ``loss_maskiou``: the MaskIoU head reads ``roi_features`` and the
+        positives' decoded masks and learns their IoU with the ground truth (arguments as
+        :meth:`StandardROIHeads.mask_losses`)."""
+        losses = super().mask_losses(roi_features, mask_logits, positives, targets)
         classes = torch.cat([p["gt_classes"] for p in positives])
-        probs = self.mask_loss_fn.probs(mask_logits, classes)
+        # Decoded as at inference, so the MaskIoU head learns to score the masks it will be shown.
+        probs = self.mask_decoder(mask_logits, classes)
         gt_roi_masks = torch.cat([p["mask_targets"] for p in positives])
         inside = torch.cat([fraction_inside_boxes(t["masks"], p["gt_index"], p["boxes"])
                             for p, t in zip(positives, targets)])
@@ -51,6 +55,8 @@ class MaskScoringMixin:
 
     def mask_inference(self, roi_features: Tensor, mask_logits: Tensor,
                        detections: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
+        """The heads' ``mask_probs`` plus ``mask_scores = scores x predicted IoU`` (arguments as
+        :meth:`StandardROIHeads.mask_inference`)."""
         detections = super().mask_inference(roi_features, mask_logits, detections)
         if not detections:
             return detections

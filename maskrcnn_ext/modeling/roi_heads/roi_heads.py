@@ -1,26 +1,61 @@
 """Standard (FPN-style) ROI heads: a box branch and a mask branch on pooled RoI features."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..registry import MASK_LOSS_REGISTRY, ROI_HEADS_REGISTRY, build_from_registry
+from ...registry import ROI_HEADS_REGISTRY
 from .fast_rcnn import FastRCNNOutputLayers
 from .mask_head import mask_targets
+from .mask_losses import MaskDecoder, MaskLoss, SigmoidMaskLoss, mask_decoder_for
 from .sampling import ROI_STREAM, match_and_sample, sampling_generator
 
-__all__ = ["StandardROIHeads"]
+__all__ = ["BoxTrainStep", "StandardROIHeads"]
+
+
+@dataclass(frozen=True)
+class BoxTrainStep:
+    """What the box step of a training forward hands to the mask step, as a value: the heads keep no
+    state between the two steps.
+
+    Attributes:
+        losses: the box branch's losses (``loss_cls``, ``loss_box_reg``).
+        roi_features: ``(R, ...)`` the box branch's per-RoI features (:meth:`StandardROIHeads.box_roi_features`)
+            of every sampled RoI, images concatenated in order: the box head's ``(R, D)`` output for
+            :class:`StandardROIHeads`, res5's ``(R, C5, S/2, S/2)`` output for C4 heads.
+        rois_per_image: sampled RoIs of each image, in order (their sum is R).
+    """
+
+    losses: dict[str, Tensor]
+    roi_features: Tensor
+    rois_per_image: tuple[int, ...]
+
+    def rows(self, keep: Sequence[Tensor]) -> Tensor:
+        """``roi_features`` of a subset of the sampled RoIs.
+
+        Args:
+            keep: per image, ``(Pi,)`` int64 indices into that image's sampled RoIs.
+
+        Returns:
+            ``(sum Pi, ...)``: their rows of ``roi_features``, images in order.
+        """
+        starts = torch.tensor((0,) + self.rois_per_image[:-1], device=self.roi_features.device).cumsum(0)
+        return self.roi_features[torch.cat([k + start for k, start in zip(keep, starts)])]
 
 
 @ROI_HEADS_REGISTRY.register()
 class StandardROIHeads(nn.Module):
     """Box and mask branches, each with its own pooler over its own feature maps.
 
-    Subclasses change behaviour by overriding the small hooks: :meth:`mask_loss` and
-    :meth:`mask_inference` (e.g. mask scoring), :meth:`box_features` / :meth:`mask_features`
-    (e.g. shared Res5 features for C4 models).
+    Subclasses change behaviour by overriding the small hooks: :meth:`mask_losses` and
+    :meth:`mask_inference` (e.g. mask scoring); :meth:`box_roi_features`, :meth:`box_predictor_input`,
+    :meth:`mask_features` and :meth:`mask_train_features` (e.g. res5 features shared by both branches
+    in C4 models). In training the box step returns a :class:`BoxTrainStep` that the mask step
+    receives as an argument, so a mask branch can reuse what the box branch computed without state
+    kept on the module between the two.
 
     Args:
         num_classes: K foreground classes.
@@ -34,8 +69,10 @@ class StandardROIHeads(nn.Module):
         iou_threshold: proposal-to-ground-truth IoU for a foreground RoI.
         proposal_append_gt: add ground-truth boxes to the proposals in training.
         mask_loss_weight: weight of ``loss_mask``.
-        mask_loss_type: registered name of the mask loss and its matching inference
-            (``SigmoidMaskLoss``, the paper's default, or ``SoftmaxMaskLoss``).
+        mask_loss: the mask loss object, e.g. ``L(SoftmaxMaskLoss)()`` in a config
+            (:mod:`~maskrcnn_ext.modeling.roi_heads.mask_losses`); default the paper's per-class
+            sigmoid, :class:`SigmoidMaskLoss`. Inference decodes the masks with the decoder the loss
+            names (:attr:`mask_decoder`), so training and decoding cannot disagree.
         mask_rois_per_image: train the mask branch on at most this many foreground RoIs per image
             (a random subset; None uses all, as in the paper). The mask head costs far more per RoI
             than the box head, so on CPU a cap buys more iterations for little loss of signal.
@@ -47,7 +84,7 @@ class StandardROIHeads(nn.Module):
                  mask_head: nn.Module | None = None, batch_size_per_image: int = 512,
                  positive_fraction: float = 0.25, iou_threshold: float = 0.5,
                  proposal_append_gt: bool = True, mask_loss_weight: float = 1.0,
-                 mask_rois_per_image: int | None = None, mask_loss_type: str = "SigmoidMaskLoss") -> None:
+                 mask_rois_per_image: int | None = None, mask_loss: MaskLoss = SigmoidMaskLoss()) -> None:
         super().__init__()
         parts = (mask_in_features, mask_pooler, mask_head)
         if any(p is not None for p in parts) and any(p is None for p in parts):
@@ -63,10 +100,18 @@ class StandardROIHeads(nn.Module):
         self.iou_threshold = iou_threshold
         self.proposal_append_gt = proposal_append_gt
         self.mask_loss_weight = mask_loss_weight
-        self.mask_loss_fn = build_from_registry(MASK_LOSS_REGISTRY, mask_loss_type)
+        mask_decoder_for(mask_loss)  # refuses, here rather than at the first step, a loss naming no decoder
+        self.mask_loss_fn = mask_loss
         if mask_rois_per_image is not None and mask_rois_per_image < 1:
             raise ValueError(f"mask_rois_per_image must be >= 1 or None, got {mask_rois_per_image}")
         self.mask_rois_per_image = mask_rois_per_image
+
+    @property
+    def mask_decoder(self) -> MaskDecoder:
+        """``(mask_logits (D, K, M, M), classes (D,)) -> (D, M, M)`` probabilities: the decoding that
+        matches :attr:`mask_loss_fn`, looked up from it on every use so that the two cannot drift
+        apart (e.g. if the loss is replaced after construction)."""
+        return mask_decoder_for(self.mask_loss_fn)
 
     def forward(self, features: dict[str, Tensor], proposals: list[Tensor], image_sizes: list[tuple[int, int]],
                 targets: list[dict[str, Tensor]] | None = None
@@ -86,9 +131,10 @@ class StandardROIHeads(nn.Module):
             if targets is None:
                 raise ValueError("ROI heads need targets in training mode")
             sampled = self.label_and_sample_proposals(proposals, targets)
-            losses = self._forward_box_train(features, sampled)
+            box_step = self._forward_box_train(features, sampled)
+            losses = dict(box_step.losses)
             if self.mask_on:
-                losses.update(self._forward_mask_train(features, sampled, targets))
+                losses.update(self._forward_mask_train(features, sampled, targets, box_step))
             return [], losses
         detections = self._forward_box_inference(features, proposals, image_sizes)
         if self.mask_on:
@@ -107,15 +153,35 @@ class StandardROIHeads(nn.Module):
                 for p, t in zip(proposals, targets)]
 
     # --- box branch -------------------------------------------------------------------------------
-    def box_features(self, features: dict[str, Tensor], boxes: list[Tensor]) -> Tensor:
-        """Box-head features ``(R, D)`` for per-image boxes."""
+    def box_roi_features(self, features: dict[str, Tensor], boxes: list[Tensor]) -> Tensor:
+        """Hook: the box branch's per-RoI features, the part a mask branch may share.
+
+        Args:
+            features: backbone maps by name.
+            boxes: per-image boxes ``[(Ri, 4)]`` XYXY.
+
+        Returns:
+            ``(R, ...)``, ``R = sum Ri``: here the box head's output ``(R, D)`` on the box pooler's
+            ``(R, C, S, S)``.
+        """
         pooled = self.box_pooler([features[f] for f in self.box_in_features], boxes)
         return self.box_head(pooled)
 
-    def _forward_box_train(self, features: dict[str, Tensor],
-                           sampled: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-        predictions = self.box_predictor(self.box_features(features, [s["boxes"] for s in sampled]))
-        return self.box_predictor.losses(predictions, sampled)
+    def box_predictor_input(self, roi_features: Tensor) -> Tensor:
+        """Hook: ``(R, ...)`` :meth:`box_roi_features` -> ``(R, D)`` box-predictor input (here the same)."""
+        return roi_features
+
+    def box_features(self, features: dict[str, Tensor], boxes: list[Tensor]) -> Tensor:
+        """Box-predictor input ``(R, D)`` for per-image boxes ``[(Ri, 4)]``."""
+        return self.box_predictor_input(self.box_roi_features(features, boxes))
+
+    def _forward_box_train(self, features: dict[str, Tensor], sampled: list[dict[str, Tensor]]) -> BoxTrainStep:
+        """Box losses on the sampled RoIs, returned with the per-RoI features for the mask step."""
+        boxes = [s["boxes"] for s in sampled]
+        roi_features = self.box_roi_features(features, boxes)
+        predictions = self.box_predictor(self.box_predictor_input(roi_features))
+        return BoxTrainStep(losses=self.box_predictor.losses(predictions, sampled), roi_features=roi_features,
+                            rois_per_image=tuple(len(b) for b in boxes))
 
     def _forward_box_inference(self, features: dict[str, Tensor], proposals: list[Tensor],
                                image_sizes: list[tuple[int, int]]) -> list[dict[str, Tensor]]:
@@ -124,16 +190,36 @@ class StandardROIHeads(nn.Module):
 
     # --- mask branch ------------------------------------------------------------------------------
     def mask_features(self, features: dict[str, Tensor], boxes: list[Tensor]) -> Tensor:
-        """Pooled mask-branch features ``(R, C, S, S)`` for per-image boxes."""
+        """Hook: mask-head input ``(R, C, S, S)`` for per-image boxes ``[(Ri, 4)]``: here the mask
+        pooler's output. Used at inference, and in training unless :meth:`mask_train_features` says
+        otherwise."""
         return self.mask_pooler([features[f] for f in self.mask_in_features], boxes)
 
+    def mask_train_features(self, features: dict[str, Tensor], positives: list[dict[str, Tensor]],
+                            keep: list[Tensor], box_step: BoxTrainStep) -> Tensor:
+        """Hook: mask-head input for the RoIs the mask branch trains on.
+
+        Args:
+            features: backbone maps by name.
+            positives: per image the RoIs the mask branch trains on (``boxes`` ``(Pi, 4)``, ...).
+            keep: per image ``(Pi,)`` indices of those RoIs among its sampled RoIs, i.e. which rows
+                of ``box_step`` they are (:meth:`BoxTrainStep.rows`).
+            box_step: the box step of this forward, on all the sampled RoIs.
+
+        Returns:
+            ``(sum Pi, C, S, S)``; here :meth:`mask_features` of the positives' boxes (the box
+            branch's features are of no use to a separately pooled mask branch).
+        """
+        return self.mask_features(features, [p["boxes"] for p in positives])
+
     def _forward_mask_train(self, features: dict[str, Tensor], sampled: list[dict[str, Tensor]],
-                            targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-        positives = [_select(s, self._mask_training_indices(s)) for s in sampled]
-        roi_features = self.mask_features(features, [p["boxes"] for p in positives])
+                            targets: list[dict[str, Tensor]], box_step: BoxTrainStep) -> dict[str, Tensor]:
+        keep = [self._mask_training_indices(s) for s in sampled]
+        positives = [_select(s, k) for s, k in zip(sampled, keep)]
+        roi_features = self.mask_train_features(features, positives, keep, box_step)
         mask_logits = self.mask_head(roi_features)
-        return self.mask_loss(roi_features, mask_logits, self._with_mask_targets(positives, targets, mask_logits),
-                              targets)
+        return self.mask_losses(roi_features, mask_logits, self._with_mask_targets(positives, targets, mask_logits),
+                                targets)
 
     @staticmethod
     def _with_mask_targets(positives: list[dict[str, Tensor]], targets: list[dict[str, Tensor]],
@@ -156,9 +242,9 @@ class StandardROIHeads(nn.Module):
         mask_logits = self.mask_head(roi_features)
         return self.mask_inference(roi_features, mask_logits, detections)
 
-    def mask_loss(self, roi_features: Tensor, mask_logits: Tensor, positives: list[dict[str, Tensor]],
-                  targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-        """Hook: mask losses for the positive RoIs.
+    def mask_losses(self, roi_features: Tensor, mask_logits: Tensor, positives: list[dict[str, Tensor]],
+                    targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """Hook: mask losses for the positive RoIs, here ``{"loss_mask"}`` from :attr:`mask_loss_fn`.
 
         Args:
             roi_features: ``(R, C, S, S)`` pooled features of the positive RoIs.
@@ -169,13 +255,20 @@ class StandardROIHeads(nn.Module):
         """
         gt = torch.cat([p["mask_targets"] for p in positives])
         classes = torch.cat([p["gt_classes"] for p in positives])
-        return {"loss_mask": self.mask_loss_fn.loss(mask_logits, classes, gt) * self.mask_loss_weight}
+        return {"loss_mask": self.mask_loss_fn(mask_logits, classes, gt) * self.mask_loss_weight}
 
     def mask_inference(self, roi_features: Tensor, mask_logits: Tensor,
                        detections: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
-        """Hook: attach ``mask_probs`` ``(D, M, M)`` of the predicted class and ``mask_scores``."""
+        """Hook: attach ``mask_probs`` ``(D, M, M)`` of the predicted class (:attr:`mask_decoder`)
+        and ``mask_scores``.
+
+        Args:
+            roi_features: ``(D, C, S, S)`` mask-head input of the detections.
+            mask_logits: ``(D, K, M, M)`` mask-head output.
+            detections: per image ``{"boxes", "scores", "classes"}``.
+        """
         classes = torch.cat([d["classes"] for d in detections])
-        probs = self.mask_loss_fn.probs(mask_logits, classes).split([len(d["boxes"]) for d in detections])
+        probs = self.mask_decoder(mask_logits, classes).split([len(d["boxes"]) for d in detections])
         return [dict(d, mask_probs=p, mask_scores=d["scores"]) for d, p in zip(detections, probs)]
 
 
