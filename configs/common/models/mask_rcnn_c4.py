@@ -9,7 +9,12 @@ from maskrcnn_ext.layers.poolers import build_pooler
 from maskrcnn_ext.modeling.backbone import ResNetBottomUp, build_res5_head
 from maskrcnn_ext.modeling.meta_arch import GeneralizedRCNN
 from maskrcnn_ext.modeling.proposal_generator import RPN
-from maskrcnn_ext.modeling.roi_heads import FastRCNNOutputLayers, MaskRCNNConvUpsampleHead, Res5ROIHeads
+from maskrcnn_ext.modeling.roi_heads import (
+    FastRCNNOutputLayers,
+    MaskRCNNConvUpsampleHead,
+    Res5ROIHeads,
+    SigmoidMaskLoss,
+)
 
 model = L(GeneralizedRCNN)(
     backbone=L(ResNetBottomUp)(arch="resnet50", norm="FrozenBN", freeze_at=2, out_features=["res4"], width=64),
@@ -41,6 +46,12 @@ model = L(GeneralizedRCNN)(
         mask_pooler=L(build_pooler)(op="ROIAlign", output_size=14, strides=[16], sampling_ratio=2, aligned=True),
         mask_head=L(MaskRCNNConvUpsampleHead)(in_channels="${..box_predictor.input_dim}",  # res5 channels too
                                               num_classes="${..num_classes}", conv_dims=[], deconv_dim=256),
+        # The paper's per-class sigmoid; L(SoftmaxMaskLoss)() for Table 2b's multinomial masks. Inference
+        # decodes the masks with the decoder the loss names.
+        mask_loss=L(SigmoidMaskLoss)(),
+        # As detectron2's C4 heads: in training the mask head reads the box pass's res5 output for its
+        # positive RoIs (the two poolers must then be the same; False pools the mask RoIs separately).
+        mask_from_box_features=True,
     ),
     pixel_mean=[123.675, 116.28, 103.53],
     pixel_std=[58.395, 57.12, 57.375],

@@ -11,6 +11,7 @@ from maskrcnn_ext.modeling.roi_heads import (
     FastRCNNConvFCHead,
     FastRCNNOutputLayers,
     MaskRCNNConvUpsampleHead,
+    SigmoidMaskLoss,
     StandardROIHeads,
 )
 
@@ -55,6 +56,9 @@ model = L(GeneralizedRCNN)(
         mask_head=L(MaskRCNNConvUpsampleHead)(in_channels="${...backbone.out_channels}",
                                               num_classes="${..num_classes}", conv_dims=[256, 256, 256, 256],
                                               norm=""),
+        # The paper's per-class sigmoid; L(SoftmaxMaskLoss)() for Table 2b's multinomial masks. Inference
+        # decodes the masks with the decoder the loss names.
+        mask_loss=L(SigmoidMaskLoss)(),
     ),
     pixel_mean=[123.675, 116.28, 103.53],
     pixel_std=[58.395, 57.12, 57.375],
