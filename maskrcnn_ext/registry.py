@@ -36,7 +36,7 @@ MASKIOU_HEAD_REGISTRY = Registry("MASKIOU_HEAD")
 MASKIOU_HEAD_REGISTRY.__doc__ = "Mask-quality heads: RoI features + predicted mask -> predicted mask IoU per class (R, K)."
 
 MASK_LOSS_REGISTRY = Registry("MASK_LOSS")
-MASK_LOSS_REGISTRY.__doc__ = "Mask losses with their matching inference: logits (R, K, M, M) -> loss / probabilities."
+MASK_LOSS_REGISTRY.__doc__ = "Mask losses, each naming its matching decoder: logits (R, K, M, M) -> loss."
 
 POOLER_REGISTRY = Registry("POOLER")
 POOLER_REGISTRY.__doc__ = "RoI feature poolers: feature maps + boxes -> (R, C, S, S)."

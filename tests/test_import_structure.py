@@ -10,7 +10,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "maskrcnn_ext"
 # Lowest first. A package may import its own modules and packages of lower layers only.
 LAYERS = [
     {"utils", "registry"},
-    {"config", "checkpoint", "layers", "data"},
+    {"config"},
+    {"checkpoint", "layers", "data"},
     {"modeling", "evaluation"},
     {"engine", "analysis"},
     {"model_zoo"},

@@ -73,11 +73,6 @@ class EventStorage:
         self._history.setdefault(name, HistoryBuffer()).update(value, self.iter)
         self._latest[name] = (value, self.iter)
 
-    def put_scalars(self, *, smoothing_hint: bool = True, **values: float) -> None:
-        """Record several scalars at once."""
-        for name, value in values.items():
-            self.put_scalar(name, value, smoothing_hint=smoothing_hint)
-
     def put_eval_row(self, results: Mapping[str, float], *, iteration: int | None = None) -> None:
         """Record flat evaluation results (``{"bbox/AP": 0.31, ...}``).
 

@@ -2,14 +2,17 @@
 
 A suite file is YAML, config paths relative to its folder: ``seeds: [0, 1]``, ``arms: {name: config.py}``,
 optional ``overrides: [key=value, ...]`` for every arm and ``subsets: {quick: [name, ...]}``.
-Each (arm, seed) is a child process of the launcher (``train_net.py``) training into
+Each (arm, seed) is a run of the training script (``train_net.py``) into
 ``<output>/<arm>/seed<seed>``. A job is finished when its run directory holds ``sweep_done.json``
-(written after the child exits 0); finished jobs are skipped and an unfinished one with a
+(written once the script exits 0); finished jobs are skipped and an unfinished one with a
 ``last_checkpoint`` is resumed, so re-running an interrupted sweep completes it. This module plans;
-:mod:`.sweep_runner` executes.
+:mod:`.sweep_runner` executes, through a launcher of :mod:`.launchers` (child processes on this
+machine) or :mod:`.submitit_launcher` (Slurm jobs).
 """
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import os
 import shlex
@@ -20,8 +23,10 @@ from typing import Any
 
 import yaml
 
+from ..utils.file_io import atomic_file
+
 __all__ = ["DONE_MARKER", "STDOUT_FILE", "SUMMARY_FILE", "Suite", "SweepError", "SweepJob", "format_plan", "load_suite",
-           "plan_sweep", "resolve_launcher"]
+           "plan_sweep", "read_done_marker", "resolve_script", "write_done_marker"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +62,17 @@ class SweepJob:
     overrides: list[str]
     state: str = "new"
 
-    def command(self, launcher: str) -> list[str]:
-        """The child process's argv for ``launcher``."""
+    def command(self, script: str, *, num_processes: int = 1) -> list[str]:
+        """The argv that runs this job.
+
+        Args:
+            script: the training script (``train_net.py``).
+            num_processes: data-parallel processes the script starts (``--num-gpus``), one per GPU
+                of the job; 1 adds no option.
+        """
         resume = ["--resume"] if self.state == "resume" else []
-        return [sys.executable, launcher, "--config-file", self.config, *resume, *self.overrides]
+        processes = ["--num-gpus", str(num_processes)] if num_processes > 1 else []
+        return [sys.executable, script, "--config-file", self.config, *resume, *processes, *self.overrides]
 
 
 def _as_seeds(values: Any, where: str) -> list[int]:
@@ -165,14 +177,38 @@ def plan_sweep(suite: Suite, *, output_dir: str, seeds: Sequence[int] | None = N
     return jobs
 
 
-def resolve_launcher(launcher: str | None = None) -> str:
-    """The launcher script's absolute path (default ``train_net.py`` in the current folder)."""
-    path = os.path.abspath(launcher or "train_net.py")
+def resolve_script(script: str | None = None) -> str:
+    """The training script's absolute path (default ``train_net.py`` in the current folder)."""
+    path = os.path.abspath(script or "train_net.py")
     if not os.path.isfile(path):
-        raise SweepError(f"launcher not found: {path} (run from the repository root or give the launcher's path)")
+        raise SweepError(f"training script not found: {path} "
+                         "(run from the repository root or give the script's path)")
     return path
 
 
-def format_plan(jobs: Sequence[SweepJob], *, launcher: str) -> str:
+def format_plan(jobs: Sequence[SweepJob], *, script: str, num_processes: int = 1) -> str:
     """One line per job: its state and the command it runs (or ran)."""
-    return "\n".join(f"[{j.state:>6}] {j.arm} seed={j.seed}: {shlex.join(j.command(launcher))}" for j in jobs)
+    return "\n".join(f"[{j.state:>6}] {j.arm} seed={j.seed}: "
+                     f"{shlex.join(j.command(script, num_processes=num_processes))}" for j in jobs)
+
+
+def write_done_marker(job: SweepJob, *, wall_s: float) -> None:
+    """Mark ``job`` finished: write ``sweep_done.json`` into its run directory.
+
+    Args:
+        job: the job whose training script exited 0.
+        wall_s: how long it ran, in seconds.
+    """
+    with atomic_file(os.path.join(job.run_dir, DONE_MARKER), "w") as f:
+        json.dump({"arm": job.arm, "seed": job.seed, "wall_s": round(wall_s, 3), "config": job.config,
+                   "finished_at": datetime.datetime.now().isoformat(timespec="seconds")}, f, indent=2)
+
+
+def read_done_marker(run_dir: str) -> dict[str, Any] | None:
+    """The contents of ``run_dir``'s ``sweep_done.json``; ``None`` when there is none (or it is unreadable)."""
+    try:
+        with open(os.path.join(run_dir, DONE_MARKER)) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -12,7 +12,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import roi_align
 
-from ..registry import POOLER_REGISTRY, build_from_registry
+from ..config import locate
+from ..registry import POOLER_REGISTRY, registered_names
 from .pooler_variants import aggregate_samples, bin_samples, check_aggregate
 from .roi_align_separable import roi_align_channels_last, roi_align_separable
 
@@ -169,17 +170,31 @@ class MultiLevelROIPooler(nn.Module):
         return out
 
 
-def build_level_ops(*, op: str = "ROIAlign", output_size: int, strides: Sequence[int],
-                    **op_kwargs) -> list[nn.Module]:
-    """One registered single-level pooler per feature stride (e.g. ``strides=(4, 8, 16, 32)``)."""
-    return [build_from_registry(POOLER_REGISTRY, op, output_size=output_size, spatial_scale=1.0 / s,
-                                **op_kwargs) for s in strides]
+def build_level_ops(*, op: str | Callable[..., nn.Module] = "maskrcnn_ext.layers.ROIAlign", output_size: int,
+                    strides: Sequence[int], **op_kwargs) -> list[nn.Module]:
+    """One single-level pooler per feature stride (e.g. ``strides=(4, 8, 16, 32)``).
+
+    Args:
+        op: the single-level pooler class, or its dotted import path (what configs give, e.g.
+            ``"maskrcnn_ext.layers.ROIPool"``); built once per stride with ``spatial_scale = 1 / stride``.
+        output_size, **op_kwargs: its other constructor arguments.
+    """
+    return [_pooler_class(op)(output_size=output_size, spatial_scale=1.0 / s, **op_kwargs) for s in strides]
 
 
-def build_pooler(*, op: str = "ROIAlign", output_size: int, strides: Sequence[int],
-                 canonical_box_size: float = 224.0, canonical_level: int = 4,
+def _pooler_class(op: str | Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    if not isinstance(op, str):
+        return op
+    if "." not in op and op in registered_names(POOLER_REGISTRY):
+        raise ValueError(f"pooler op={op!r}: configs name the class by its import path, "
+                         f"e.g. op='maskrcnn_ext.layers.{op}'")
+    return locate(op)
+
+
+def build_pooler(*, op: str | Callable[..., nn.Module] = "maskrcnn_ext.layers.ROIAlign", output_size: int,
+                 strides: Sequence[int], canonical_box_size: float = 224.0, canonical_level: int = 4,
                  **op_kwargs) -> MultiLevelROIPooler:
-    """Config-friendly constructor: the registered pooler ``op`` at every stride in ``strides``."""
+    """Config-friendly constructor: the pooler ``op`` (class or import path) at every stride in ``strides``."""
     return MultiLevelROIPooler(
         level_ops=build_level_ops(op=op, output_size=output_size, strides=strides, **op_kwargs),
         canonical_box_size=canonical_box_size, canonical_level=canonical_level)

@@ -43,10 +43,10 @@ def test_same_output_and_gradients_as_detectron2_where_the_types_coincide(pooler
 
 
 @pytest.mark.parametrize("pooler_type, op", [
-    ("ROIWarp", dict(op="ROIWarp", aggregate="max")),
-    ("ROIWarpAvg", dict(op="ROIWarp", aggregate="avg")),
-    ("ROIAlignMax", dict(op="ROIAlign", aligned=False, aggregate="max")),
-    ("ROIAlignV2Max", dict(op="ROIAlign", aligned=True, aggregate="max")),
+    ("ROIWarp", dict(op="maskrcnn_ext.layers.ROIWarp", aggregate="max")),
+    ("ROIWarpAvg", dict(op="maskrcnn_ext.layers.ROIWarp", aggregate="avg")),
+    ("ROIAlignMax", dict(op="maskrcnn_ext.layers.ROIAlign", aligned=False, aggregate="max")),
+    ("ROIAlignV2Max", dict(op="maskrcnn_ext.layers.ROIAlign", aligned=True, aggregate="max")),
 ])
 def test_variants_equal_the_toolkits_own_multi_level_pooler(pooler_type, op):
     features = pyramid()

@@ -125,7 +125,8 @@ def test_console_line():
     with EventStorage(117) as storage:
         for i, (t, loss) in enumerate([(0.3, 1.0), (0.5, 3.0), (0.4, 2.0)]):
             storage.iter = 117 + i
-            storage.put_scalars(time=t, data_time=0.002, loss_cls=loss, loss_box=0.5, total_loss=loss + 0.5)
+            for name, value in dict(time=t, data_time=0.002, loss_cls=loss, loss_box=0.5, total_loss=loss + 0.5).items():
+                storage.put_scalar(name, value)
             storage.put_scalar("lr", 0.02, smoothing_hint=False)
         line = writer.format_line(storage)
     # 280 iterations left at the median 0.4 s = 112 s.

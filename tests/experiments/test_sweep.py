@@ -1,4 +1,5 @@
-"""The sweep runner, driven with a fake launcher that only records how it was called."""
+"""The sweep runner and its local launcher, driven with a fake training script that only records how
+it was called."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ import time
 import pytest
 
 from maskrcnn_ext.cli.main import main
+from maskrcnn_ext.experiments.launchers import LocalLauncher
 from maskrcnn_ext.experiments.sweep import (
     DONE_MARKER,
     STDOUT_FILE,
@@ -23,7 +25,7 @@ from maskrcnn_ext.experiments.sweep import (
 from maskrcnn_ext.experiments.sweep_runner import run_sweep
 
 # Records its argv and thread settings in the run dir; fails when the config's name contains "fail".
-FAKE_LAUNCHER = textwrap.dedent("""
+FAKE_SCRIPT = textwrap.dedent("""
     import json, os, sys
     args = sys.argv[1:]
     config = args[args.index("--config-file") + 1]
@@ -59,9 +61,9 @@ def suite_file(tmp_path):
 
 
 @pytest.fixture
-def launcher(tmp_path):
+def script(tmp_path):
     path = tmp_path / "fake_train_net.py"
-    path.write_text(FAKE_LAUNCHER)
+    path.write_text(FAKE_SCRIPT)
     return str(path)
 
 
@@ -70,8 +72,9 @@ def _record(run_dir):
         return json.load(f)
 
 
-def _run(jobs, output, launcher, **kwargs):
-    return run_sweep(jobs, output_dir=output, launcher=launcher, gpu_count=0, poll_interval=0.01, **kwargs)
+def _run(jobs, output, script, num_slots=None):
+    return run_sweep(jobs, output_dir=output, script=script, launcher=LocalLauncher(num_slots=num_slots, gpu_count=0),
+                     poll_interval=0.01)
 
 
 def test_plan_run_dirs_seeds_and_override_order(suite_file, tmp_path):
@@ -86,12 +89,13 @@ def test_plan_run_dirs_seeds_and_override_order(suite_file, tmp_path):
                              f"train.output_dir={job.run_dir}", "train.amp.enabled=False"]
     assert job.state == "new"
     assert job.command("L") == [sys.executable, "L", "--config-file", job.config, *job.overrides]
+    assert job.command("L", num_processes=4)[2:6] == ["--config-file", job.config, "--num-gpus", "4"]
 
 
-def test_run_writes_markers_threads_and_summary_then_skips_finished(suite_file, tmp_path, launcher, caplog):
+def test_run_writes_markers_threads_and_summary_then_skips_finished(suite_file, tmp_path, script, caplog):
     out = str(tmp_path / "out")
     suite = load_suite(suite_file)
-    assert _run(plan_sweep(suite, output_dir=out, only=["a", "b"]), out, launcher, num_slots=2) == 0
+    assert _run(plan_sweep(suite, output_dir=out, only=["a", "b"]), out, script, num_slots=2) == 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     for arm in ("a", "b"):
         for seed in (0, 1):
@@ -113,12 +117,12 @@ def test_run_writes_markers_threads_and_summary_then_skips_finished(suite_file, 
     jobs = plan_sweep(suite, output_dir=out, only=["a", "b"])
     assert {j.state for j in jobs} == {"done"}
     with caplog.at_level(logging.INFO, logger="maskrcnn_ext"):
-        assert _run(jobs, out, launcher) == 0
+        assert _run(jobs, out, script) == 0
     assert "finished earlier" in caplog.text
     assert not any(os.path.exists(os.path.join(j.run_dir, "argv.json")) for j in jobs)
 
 
-def test_run_dir_with_checkpoint_is_resumed(suite_file, tmp_path, launcher):
+def test_run_dir_with_checkpoint_is_resumed(suite_file, tmp_path, script):
     out = str(tmp_path / "out")
     run_dir = os.path.join(out, "a", "seed0")
     os.makedirs(run_dir)
@@ -126,11 +130,11 @@ def test_run_dir_with_checkpoint_is_resumed(suite_file, tmp_path, launcher):
     jobs = plan_sweep(load_suite(suite_file), output_dir=out, only=["a"], seeds=[0])
     assert jobs[0].state == "resume"
     assert jobs[0].command("L")[2:5] == ["--config-file", jobs[0].config, "--resume"]
-    assert _run(jobs, out, launcher) == 0
+    assert _run(jobs, out, script) == 0
     assert _record(run_dir)["resume"]
 
 
-def test_failing_job_does_not_stop_the_others(suite_file, tmp_path, launcher, caplog):
+def test_failing_job_does_not_stop_the_others(suite_file, tmp_path, script, caplog):
     out = str(tmp_path / "out")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / SUMMARY_FILE).write_text(json.dumps(
@@ -138,7 +142,7 @@ def test_failing_job_does_not_stop_the_others(suite_file, tmp_path, launcher, ca
     jobs = plan_sweep(load_suite(suite_file), output_dir=out, only=["broken", "a"], seeds=[0, 1])
     assert [(j.arm, j.seed) for j in jobs] == [("a", 0), ("broken", 0), ("a", 1), ("broken", 1)]
     with caplog.at_level(logging.INFO, logger="maskrcnn_ext"):
-        assert _run(jobs[1:], out, launcher, num_slots=1) == 1
+        assert _run(jobs[1:], out, script, num_slots=1) == 1
     assert os.path.exists(os.path.join(out, "a", "seed1", DONE_MARKER))
     assert not os.path.exists(os.path.join(out, "broken", "seed0", DONE_MARKER))
     assert "[1/3] broken seed=0 FAILED (exit 1)" in caplog.text
@@ -157,25 +161,36 @@ def test_selection_errors(suite_file, tmp_path):
         plan_sweep(suite, output_dir=str(tmp_path), subset="fast")
 
 
-def test_missing_files_are_named(suite_file, tmp_path, launcher):
+def test_missing_files_are_named(suite_file, tmp_path):
     with pytest.raises(SweepError, match="suite file not found: .*missing.yaml"):
         load_suite(str(tmp_path / "missing.yaml"))
     os.remove(tmp_path / "configs" / "b.py")
     with pytest.raises(SweepError, match=r"arm 'b': config file not found: .*configs/b\.py"):
         load_suite(suite_file)
-    with pytest.raises(SweepError, match="launcher not found"):
-        run_sweep([], output_dir=str(tmp_path), launcher=str(tmp_path / "nope.py"), gpu_count=0)
+    with pytest.raises(SweepError, match="training script not found"):
+        run_sweep([], output_dir=str(tmp_path), script=str(tmp_path / "nope.py"))
+    with pytest.raises(SweepError, match="jobs must be at least 1"):
+        LocalLauncher(num_slots=0)
 
 
-def test_cli_dry_run_and_errors(suite_file, tmp_path, launcher, capsys):
+def test_cli_dry_run_and_errors(suite_file, tmp_path, script, capsys, caplog):
     out = str(tmp_path / "out")
-    assert main(["sweep", suite_file, "--output", out, "--launcher", launcher, "--dry-run",
+    assert main(["sweep", suite_file, "--output", out, "--train-script", script, "--dry-run",
                  "--seeds", "5", "--set", "train.max_iter=9"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and all("train.seed=5" in line and line.endswith("train.max_iter=9") for line in lines)
+    assert all(f" {script} --config-file " in line for line in lines)
     assert not os.path.exists(out)
     assert main(["sweep", suite_file, "--output", out, "--only", "zzz"]) == 2
     assert "arms: a, b, broken" in capsys.readouterr().err
+    # The old spelling of --train-script still works, with a warning.
+    with caplog.at_level(logging.WARNING, logger="maskrcnn_ext"):
+        assert main(["sweep", suite_file, "--output", out, "--launcher", script, "--dry-run", "--only", "a"]) == 0
+    assert f" {script} --config-file " in capsys.readouterr().out and "--train-script" in caplog.text
+    assert main(["sweep", suite_file, "--output", out, "--launcher", "pbs"]) == 2
+    assert "unknown launcher 'pbs'; choose from local, submitit" in capsys.readouterr().err
+    assert main(["sweep", suite_file, "--output", out, "--partition", "gpu", "--timeout-min", "5"]) == 2
+    assert "--partition, --timeout-min: only with --launcher submitit" in capsys.readouterr().err
 
 
 def test_terminating_the_sweep_stops_its_jobs(suite_file, tmp_path):
@@ -190,7 +205,7 @@ def test_terminating_the_sweep_stops_its_jobs(suite_file, tmp_path):
     """))
     out = tmp_path / "out"
     sweep = subprocess.Popen([sys.executable, "-m", "maskrcnn_ext", "sweep", suite_file, "--output", str(out),
-                              "--launcher", str(sleeper), "--only", "a", "--seeds", "0"])
+                              "--train-script", str(sleeper), "--only", "a", "--seeds", "0"])
     pid_file = out / "a" / "seed0" / "pid"
     deadline = time.monotonic() + 30
     while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:

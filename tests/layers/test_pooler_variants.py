@@ -76,7 +76,7 @@ def test_variants_are_registered_and_differentiable():
 
 
 def test_multilevel_pooler_builds_any_variant_by_name():
-    pooler = build_pooler(op="ROIWarp", output_size=7, strides=(4, 8), sampling_ratio=2, aggregate="avg")
+    pooler = build_pooler(op="maskrcnn_ext.layers.ROIWarp", output_size=7, strides=(4, 8), sampling_ratio=2, aggregate="avg")
     features = [torch.randn(2, 3, 16, 16), torch.randn(2, 3, 8, 8)]
     out = pooler(features, [torch.tensor([[4.0, 4.0, 20.0, 20.0]]), torch.tensor([[0.0, 0.0, 60.0, 60.0]])])
     assert out.shape == (2, 3, 7, 7)

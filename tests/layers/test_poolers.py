@@ -68,3 +68,16 @@ def test_pooler_rejects_level_count_mismatch():
 def test_unknown_pooler_lists_registered_names():
     with pytest.raises(KeyError, match="ROIAlign"):
         build_from_registry(POOLER_REGISTRY, "ROIAlgn", output_size=7, spatial_scale=1.0)
+
+
+def test_pooler_op_is_an_import_path_or_a_class():
+    from maskrcnn_ext.layers import ROIPool
+
+    by_path = build_pooler(op="maskrcnn_ext.layers.ROIPool", output_size=7, strides=(4, 8))
+    by_class = build_pooler(op=ROIPool, output_size=7, strides=(4, 8))
+    assert [type(op) for op in by_path.level_ops] == [type(op) for op in by_class.level_ops] == [ROIPool, ROIPool]
+    assert [op.spatial_scale for op in by_path.level_ops] == [0.25, 0.125]
+    with pytest.raises(ValueError, match="op='maskrcnn_ext.layers.ROIPool'"):
+        build_pooler(op="ROIPool", output_size=7, strides=(4,))
+    with pytest.raises(ImportError, match="maskrcnn_ext.layers.NoSuchPooler"):
+        build_pooler(op="maskrcnn_ext.layers.NoSuchPooler", output_size=7, strides=(4,))

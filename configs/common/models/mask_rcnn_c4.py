@@ -36,14 +36,14 @@ model = L(GeneralizedRCNN)(
         positive_fraction=0.25,
         iou_threshold=0.5,
         box_in_features=["res4"],
-        box_pooler=L(build_pooler)(op="ROIAlign", output_size=14, strides=[16], sampling_ratio=2, aligned=True),
+        box_pooler=L(build_pooler)(op="maskrcnn_ext.layers.ROIAlign", output_size=14, strides=[16], sampling_ratio=2, aligned=True),
         box_head=L(build_res5_head)(arch="${...backbone.arch}", norm="${...backbone.norm}",
                                     width="${...backbone.width}"),
         box_predictor=L(FastRCNNOutputLayers)(input_dim=2048, num_classes="${..num_classes}",  # res5 channels
                                               test_score_thresh=0.05, test_nms_thresh=0.5,
                                               test_topk_per_image=100),
         mask_in_features=["res4"],
-        mask_pooler=L(build_pooler)(op="ROIAlign", output_size=14, strides=[16], sampling_ratio=2, aligned=True),
+        mask_pooler=L(build_pooler)(op="maskrcnn_ext.layers.ROIAlign", output_size=14, strides=[16], sampling_ratio=2, aligned=True),
         mask_head=L(MaskRCNNConvUpsampleHead)(in_channels="${..box_predictor.input_dim}",  # res5 channels too
                                               num_classes="${..num_classes}", conv_dims=[], deconv_dim=256),
         # The paper's per-class sigmoid; L(SoftmaxMaskLoss)() for Table 2b's multinomial masks. Inference

@@ -12,9 +12,9 @@ model.backbone = L(ResNetBottomUp)(arch="resnet50", norm="FrozenBN", freeze_at=2
 model.proposal_generator.update(in_features=["res5"], in_channels=2048, anchor_sizes=[[32, 64, 128, 256, 512]])
 model.roi_heads.update(
     box_in_features=["res5"],
-    box_pooler=L(build_pooler)(op="ROIAlign", output_size=7, strides=[32], sampling_ratio=2, aligned=True),
+    box_pooler=L(build_pooler)(op="maskrcnn_ext.layers.ROIAlign", output_size=7, strides=[32], sampling_ratio=2, aligned=True),
     mask_in_features=["res5"],
-    mask_pooler=L(build_pooler)(op="ROIAlign", output_size=14, strides=[32], sampling_ratio=2, aligned=True),
+    mask_pooler=L(build_pooler)(op="maskrcnn_ext.layers.ROIAlign", output_size=14, strides=[32], sampling_ratio=2, aligned=True),
 )
 model.roi_heads.box_head.in_channels = "${...proposal_generator.in_channels}"
 model.roi_heads.mask_head.in_channels = "${...proposal_generator.in_channels}"

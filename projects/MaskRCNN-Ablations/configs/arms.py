@@ -11,7 +11,7 @@
 # @_arm names each arm's root and the config keys it changes (a key covers the keys below it);
 # tests/config/test_ablation_arms.py checks that each arm file differs from its root in those keys only.
 from maskrcnn_ext.config import LazyCall as L
-from maskrcnn_ext.modeling.roi_heads import MaskRCNNMLPHead
+from maskrcnn_ext.modeling.roi_heads import MaskRCNNMLPHead, SoftmaxMaskLoss
 
 
 def _arm(root, *changes):
@@ -41,13 +41,13 @@ def _poolers(model):
 
 def _roipool(model):
     for pooler in _poolers(model):
-        pooler.op = "ROIPool"
+        pooler.op = "maskrcnn_ext.layers.ROIPool"
         del pooler.sampling_ratio, pooler.aligned  # RoIPool takes whole cells: no samples, no half-pixel shift
 
 
 def _roiwarp(model, aggregate):
     for pooler in _poolers(model):
-        pooler.update(op="ROIWarp", aggregate=aggregate)
+        pooler.update(op="maskrcnn_ext.layers.ROIWarp", aggregate=aggregate)
         del pooler.aligned  # RoIWarp rounds the RoI to the grid: nothing to align
 
 
@@ -91,10 +91,10 @@ def a_X_101_FPN(model):
 # Table 2b, mask loss, and the class-agnostic masks of section 4.2 (C4).
 
 
-@_arm("base_R_50_C4", "model.roi_heads.mask_loss_type")
+@_arm("base_R_50_C4", "model.roi_heads.mask_loss")
 def b_softmax(model):
     """Multinomial masks: a per-pixel softmax across classes instead of independent sigmoids."""
-    model.roi_heads.mask_loss_type = "SoftmaxMaskLoss"
+    model.roi_heads.mask_loss = L(SoftmaxMaskLoss)()
 
 
 @_arm("base_R_50_C4", "model.roi_heads.mask_head.cls_agnostic")
