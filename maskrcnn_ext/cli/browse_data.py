@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _class_names(dataset: object) -> list[str]:
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.data import MetadataCatalog
 
     names = MetadataCatalog.get(dataset).get("thing_classes") if isinstance(dataset, str) else None
@@ -31,6 +32,7 @@ def _class_names(dataset: object) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.config import LazyConfig, instantiate
     from maskrcnn_ext.utils.visualizer import draw_ground_truth, save_image
 

@@ -56,6 +56,7 @@ def _ground_truth_json(args: argparse.Namespace) -> str:
         if not args.gt_json.is_file():
             raise CalibrateError(f"{args.gt_json} does not exist")
         return str(args.gt_json)
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.data import DatasetCatalog, MetadataCatalog
 
     name = args.dataset or _test_dataset(args.run_dir)
@@ -111,6 +112,7 @@ def _without_nan(value: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     from pycocotools.coco import COCO
 
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.evaluation.calibration import calibration_report, plot_reliability, segm_ap_by_ranking
     from maskrcnn_ext.evaluation.coco_evaluation import _pycocotools_to_debug_log
 

@@ -47,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def default_output_dir(paths: Sequence[Path]) -> Path:
     """The first of ``paths`` that is a sweep or arm directory, else the current directory."""
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.analysis.runs import find_run_dirs
 
     return next((p for p in paths if find_run_dirs(p)[0] in ("arm", "sweep")), Path.cwd())
@@ -64,6 +65,7 @@ def write_outputs(comparison: Comparison, arms: Mapping[str, Sequence[Run]], out
     Returns:
         The Markdown.
     """
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.analysis.compare import format_markdown, write_csv
     from maskrcnn_ext.analysis.plots import plot_ap_bars, plot_loss_curves
 
@@ -78,6 +80,7 @@ def write_outputs(comparison: Comparison, arms: Mapping[str, Sequence[Run]], out
 
 
 def run(args: argparse.Namespace) -> int:
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.analysis.compare import CompareError, compare_runs
     from maskrcnn_ext.analysis.runs import group_by_arm, load_runs
 

@@ -11,6 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def format_registries(only: str | None = None) -> str:
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     import maskrcnn_ext.modeling  # noqa: F401  (registers the components)
     from maskrcnn_ext.registry import ALL_REGISTRIES, registered_names
 
@@ -27,6 +28,7 @@ def format_registries(only: str | None = None) -> str:
 
 
 def format_datasets() -> str:
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.data.catalog import DatasetCatalog
 
     return "datasets:\n" + "\n".join(f"  {name}" for name in sorted(DatasetCatalog.list()))

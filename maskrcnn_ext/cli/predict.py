@@ -48,6 +48,7 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 
 
 def _run_checkpoint(run_dir: Path) -> Path:
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.engine.checkpoint import last_checkpoint_file
 
     final = run_dir / "model_final.pth"
@@ -62,6 +63,7 @@ def _run_checkpoint(run_dir: Path) -> Path:
 def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any, Any, dict[str, Any]]:
     """``(model, cfg, classes)`` for a zoo name, a run directory, or a checkpoint with its config;
     ``classes`` holds ``class_names`` and ``contiguous_id_to_dataset_id``."""
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.config import LazyConfig, instantiate
     from maskrcnn_ext.checkpoint import load_model_weights, read_model_state
     from maskrcnn_ext.model_zoo import locate
@@ -93,6 +95,7 @@ def _resolve_device(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.model_zoo import ZooError
 
     try:

@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.model_zoo import ZooError, default_zoo, publish_run
 
     if args.name and len(args.run_dirs) > 1:

@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.data.validate import validate_coco_json, validate_dataset
 
     options = dict(decode_images=not args.no_decode, max_pixels=args.max_pixels,
