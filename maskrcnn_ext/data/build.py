@@ -6,7 +6,6 @@ import logging
 from typing import Any, Callable, Sequence
 
 import torch
-import torch.distributed as dist
 from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from maskrcnn_ext.data.catalog import DatasetCatalog
@@ -18,6 +17,7 @@ from maskrcnn_ext.data.samplers import (
     TrainingSampler,
     derive_seed,
 )
+from maskrcnn_ext.utils import comm
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +43,6 @@ def get_dataset_records(dataset: str | Sequence[str] | Sequence[dict]) -> list[d
     if all(isinstance(d, dict) for d in items):
         return items
     raise TypeError("dataset: expected a name, a list of names, or a list of record dicts, not a mix")
-
-
-def _dist_info() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def _trivial_collate(batch: list[dict]) -> list[dict]:
@@ -151,7 +145,7 @@ def build_train_loader(
         a ``DataLoader`` whose iteration never ends; each item is a ``list[dict]`` of the
         per-rank batch size.
     """
-    rank, world_size = _dist_info()
+    rank, world_size = comm.get_rank(), comm.get_world_size()
     if total_batch_size < 1 or total_batch_size % world_size != 0:
         raise ValueError(
             f"total_batch_size={total_batch_size} must be a positive multiple of the world size {world_size}"
@@ -199,7 +193,7 @@ def build_test_loader(
     Returns:
         a ``DataLoader`` yielding ``list[dict]`` batches.
     """
-    rank, world_size = _dist_info()
+    rank, world_size = comm.get_rank(), comm.get_world_size()
     records = get_dataset_records(dataset)
     sampler = InferenceSampler(len(records), rank=rank, world_size=world_size)
     return DataLoader(
