@@ -19,7 +19,7 @@ from typing import IO, Any, ClassVar
 from .sweep import STDOUT_FILE, SweepError, SweepJob, write_done_marker
 
 __all__ = ["ACTIVE_STATUSES", "CANCELLED", "FAILED", "OK", "QUEUED", "RUNNING", "JobHandle", "Launcher",
-           "LocalLauncher", "slot_environments", "start_logged"]
+           "LocalLauncher", "slot_environments", "start_logged", "usable_cpus"]
 
 logger = logging.getLogger(__name__)
 
