@@ -92,10 +92,13 @@ class ResNetBottomUp(nn.Module):
         out_features: stages to return; stages after the last one are not built.
         width: channels of the stem (64 in every torchvision ResNet); every stage scales with it, so
             32 gives a quarter of the FLOPs (a CPU-scale "narrow" backbone).
+        stride_in_1x1: in the first bottleneck of a strided stage, put the stride in the first 1x1
+            conv (MSRA's original ResNets, Detectron and Detectron2 weights) instead of the 3x3
+            (torchvision's, the default). No effect on basic-block ResNets.
     """
 
     def __init__(self, *, arch: str = "resnet50", norm: str = "FrozenBN", freeze_at: int = 2,
-                 out_features: Sequence[str] = STAGE_NAMES, width: int = 64) -> None:
+                 out_features: Sequence[str] = STAGE_NAMES, width: int = 64, stride_in_1x1: bool = False) -> None:
         super().__init__()
         if arch not in _ARCHS:
             raise ValueError(f"Unknown ResNet arch {arch!r}; choose one of {sorted(_ARCHS)}")
@@ -114,7 +117,7 @@ class ResNetBottomUp(nn.Module):
         channels, stage_out = width, {}
         for i, name in enumerate(self.stage_names):
             stage = make_stage(spec, in_channels=channels, planes=width * 2**i, depth=spec.depths[i],
-                               stride=1 if i == 0 else 2, norm_layer=norm_layer)
+                               stride=1 if i == 0 else 2, norm_layer=norm_layer, stride_in_1x1=stride_in_1x1)
             self.add_module(name, stage)
             channels = stage_out[name] = width * 2**i * spec.block.expansion
         self.out_channels = {f: stage_out[f] for f in self.out_features}
@@ -147,14 +150,18 @@ class ResNetBottomUp(nn.Module):
 
 
 def make_stage(spec: _Arch, *, in_channels: int, planes: int, depth: int, stride: int,
-               norm_layer: Callable[[int], nn.Module]) -> nn.Sequential:
-    """One ResNet stage of torchvision blocks; the first block changes stride and width."""
+               norm_layer: Callable[[int], nn.Module], stride_in_1x1: bool = False) -> nn.Sequential:
+    """One ResNet stage of torchvision blocks; the first block changes stride and width (in its
+    3x3 conv, or in its first 1x1 conv with ``stride_in_1x1``)."""
     out_channels = planes * spec.block.expansion
     downsample = None
     if stride != 1 or in_channels != out_channels:
         downsample = ConvNorm(conv1x1(in_channels, out_channels, stride), norm_layer(out_channels))
     extra = {} if spec.block is BasicBlock else {"groups": spec.groups, "base_width": spec.width_per_group}
     blocks = [spec.block(in_channels, planes, stride, downsample, norm_layer=norm_layer, **extra)]
+    if stride_in_1x1 and spec.block is Bottleneck:
+        # Same parameters, only where the subsampling happens moves, so state dicts are unchanged.
+        blocks[0].conv1.stride, blocks[0].conv2.stride = (stride, stride), (1, 1)
     blocks += [spec.block(out_channels, planes, norm_layer=norm_layer, **extra) for _ in range(depth - 1)]
     return nn.Sequential(*blocks)
 
@@ -169,8 +176,13 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_res5_head(*, arch: str = "resnet50", norm: str = "FrozenBN", width: int = 64) -> nn.Sequential:
-    """The res5 stage alone (stride 2 first block), used as the box head of C4 models."""
+def build_res5_head(*, arch: str = "resnet50", norm: str = "FrozenBN", width: int = 64,
+                    stride_in_1x1: bool = False) -> nn.Sequential:
+    """The res5 stage alone (stride 2 first block), used as the box head of C4 models.
+
+    Args:
+        arch / norm / width / stride_in_1x1: as :class:`ResNetBottomUp`.
+    """
     spec = _ARCHS[arch]
     return make_stage(spec, in_channels=width * 4 * spec.block.expansion, planes=width * 8,
-                      depth=spec.depths[3], stride=2, norm_layer=get_norm(norm))
+                      depth=spec.depths[3], stride=2, norm_layer=get_norm(norm), stride_in_1x1=stride_in_1x1)

@@ -21,7 +21,11 @@ class GeneralizedRCNN(nn.Module):
         backbone: ``(B, 3, H, W) -> {name: map}`` with a ``strides`` dict.
         proposal_generator: ``(ImageList, maps, targets) -> (proposals, losses)``.
         roi_heads: ``(maps, proposals, image_sizes, targets) -> (detections, losses)``.
-        pixel_mean / pixel_std: per-channel RGB statistics in 0..255 used to normalize inputs.
+        pixel_mean / pixel_std: per-channel statistics in 0..255 used to normalize inputs, in the
+            order of ``input_format``.
+        input_format: the channel order the network's weights expect. Images always arrive RGB
+            (the data contract); "BGR" reverses their channels before normalizing, for weights
+            trained on BGR input (MSRA, Detectron and Detectron2 models).
         size_divisibility: pad the batch to a multiple of this; 32 suits ResNet-FPN (the extra p6
             level is max-pooled from p5 and needs no padding of its own).
         mask_threshold: probability at which pasted masks are binarized.
@@ -35,8 +39,12 @@ class GeneralizedRCNN(nn.Module):
     def __init__(self, *, backbone: nn.Module, proposal_generator: nn.Module, roi_heads: nn.Module,
                  pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
                  pixel_std: Sequence[float] = (58.395, 57.12, 57.375), size_divisibility: int = 32,
-                 mask_threshold: float = 0.5, channels_last_inference: bool = False) -> None:
+                 mask_threshold: float = 0.5, channels_last_inference: bool = False,
+                 input_format: str = "RGB") -> None:
         super().__init__()
+        if input_format not in ("RGB", "BGR"):
+            raise ValueError(f"input_format must be 'RGB' or 'BGR', got {input_format!r}")
+        self.input_format = input_format
         self.backbone = backbone
         self.proposal_generator = proposal_generator
         self.roi_heads = roi_heads
@@ -93,6 +101,8 @@ class GeneralizedRCNN(nn.Module):
         # The batch takes the model's dtype (float32, or float64 for numerical checks).
         batch = images[0].new_zeros((len(images), 3, max_h, max_w), dtype=self.pixel_mean.dtype)
         for i, im in enumerate(images):
+            if self.input_format == "BGR":
+                im = im.flip(0)
             batch[i, :, : im.shape[-2], : im.shape[-1]] = (im.to(batch.dtype) - self.pixel_mean) / self.pixel_std
         if self.channels_last_inference and not self.training:
             batch = batch.contiguous(memory_format=torch.channels_last)

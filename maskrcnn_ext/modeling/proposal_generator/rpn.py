@@ -9,8 +9,10 @@ from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+from torchvision.ops import batched_nms, clip_boxes_to_image
 
 from ...registry import PROPOSAL_GENERATOR_REGISTRY
+from .anchors import GridAnchorGenerator
 from ..roi_heads.sampling import RPN_STREAM, sample_fg_bg, sampling_generator
 
 __all__ = ["RPN"]
@@ -58,6 +60,15 @@ class RPN(RegionProposalNetwork):
         batch_size_per_image: anchors sampled per image for the loss.
         positive_fraction: target fraction of positive anchors in that sample.
         fg_iou_thresh / bg_iou_thresh: anchor-to-ground-truth IoU for positives / negatives.
+        round_anchors: round the cell anchors to whole pixels (torchvision's anchors, the default);
+            False keeps their exact sizes, as Detectron2 does (:class:`GridAnchorGenerator`).
+        anchor_strides: per feature map, its stride; None infers it from the padded image size,
+            which is wrong when that size is not a multiple of the stride.
+        anchor_offset: anchor centres at ``(cell index + offset) * stride``.
+        nms_on_logits: rank proposals for NMS by their objectness logits, as Detectron2 does, and
+            keep boxes of any positive size; False (torchvision) ranks by sigmoid probabilities,
+            which tie when confident logits round to the same probability, and drops boxes under
+            1e-3 px.
     """
 
     def __init__(self, *, in_features: Sequence[str], in_channels: int,
@@ -65,12 +76,14 @@ class RPN(RegionProposalNetwork):
                  head_conv_depth: int = 1, pre_nms_topk_train: int = 2000, pre_nms_topk_test: int = 1000,
                  post_nms_topk_train: int = 1000, post_nms_topk_test: int = 1000, nms_thresh: float = 0.7,
                  batch_size_per_image: int = 256, positive_fraction: float = 0.5,
-                 fg_iou_thresh: float = 0.7, bg_iou_thresh: float = 0.3) -> None:
+                 fg_iou_thresh: float = 0.7, bg_iou_thresh: float = 0.3, round_anchors: bool = True,
+                 anchor_strides: Sequence[int] | None = None, anchor_offset: float = 0.0,
+                 nms_on_logits: bool = False) -> None:
         if len(anchor_sizes) != len(in_features):
             raise ValueError(f"anchor_sizes has {len(anchor_sizes)} entries for {len(in_features)} "
                              f"feature maps {list(in_features)}; give one tuple of sizes per map")
-        anchors = AnchorGenerator(tuple(tuple(s) for s in anchor_sizes),
-                                  (tuple(aspect_ratios),) * len(anchor_sizes))
+        anchors = _anchor_generator(anchor_sizes, aspect_ratios, round_anchors=round_anchors,
+                                    strides=anchor_strides, offset=anchor_offset)
         head = RPNHead(in_channels, anchors.num_anchors_per_location()[0], conv_depth=head_conv_depth)
         super().__init__(
             anchors, head, fg_iou_thresh=fg_iou_thresh, bg_iou_thresh=bg_iou_thresh,
@@ -80,6 +93,7 @@ class RPN(RegionProposalNetwork):
             nms_thresh=nms_thresh)
         self.in_features = tuple(in_features)
         self.fg_bg_sampler = _SeededAnchorSampler(batch_size_per_image, positive_fraction)
+        self.nms_on_logits = nms_on_logits
 
     def forward(self, images: ImageList, features: dict[str, Tensor],  # type: ignore[override]
                 targets: list[dict[str, Tensor]] | None = None) -> tuple[list[Tensor], dict[str, Tensor]]:
@@ -111,3 +125,47 @@ class RPN(RegionProposalNetwork):
         them float32, which would compute a float64 model's objectness loss in float32."""
         labels = [label.to(objectness.dtype) for label in labels]
         return super().compute_loss(objectness, pred_bbox_deltas, labels, regression_targets)
+
+    def filter_proposals(self, proposals: Tensor, objectness: Tensor, image_shapes: list[tuple[int, int]],
+                         num_anchors_per_level: list[int]) -> tuple[list[Tensor], list[Tensor]]:
+        """Per image the top proposals of each level, clipped, NMS'ed per level and capped.
+
+        Args:
+            proposals: ``(B * A_total, 4)`` or ``(B, A_total, 4)`` decoded anchors.
+            objectness: ``(B * A_total, 1)`` logits.
+            image_shapes: per image ``(h, w)`` to clip to.
+            num_anchors_per_level: ``A_l`` per feature map.
+
+        Returns:
+            per image ``(P, 4)`` boxes and ``(P,)`` scores (logits with ``nms_on_logits``, else
+            probabilities), best first.
+        """
+        if not self.nms_on_logits:
+            return super().filter_proposals(proposals, objectness, image_shapes, num_anchors_per_level)
+        num_images = len(image_shapes)
+        logits = objectness.detach().reshape(num_images, -1)
+        proposals = proposals.detach().reshape(num_images, -1, 4)
+        top = self._get_top_n_idx(logits, num_anchors_per_level)  # per level top-k, (B, sum k_l)
+        levels = torch.cat([torch.full((n,), i, dtype=torch.int64, device=logits.device)
+                            for i, n in enumerate(num_anchors_per_level)])[top]
+        rows = torch.arange(num_images, device=logits.device)[:, None]
+        boxes_all, scores_all = proposals[rows, top], logits[rows, top]
+        final_boxes, final_scores = [], []
+        for boxes, scores, lvl, size in zip(boxes_all, scores_all, levels, image_shapes):
+            boxes = clip_boxes_to_image(boxes, size)
+            keep = ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])).nonzero().squeeze(1)
+            boxes, scores, lvl = boxes[keep], scores[keep], lvl[keep]
+            keep = batched_nms(boxes, scores, lvl, self.nms_thresh)[: self.post_nms_top_n()]
+            final_boxes.append(boxes[keep])
+            final_scores.append(scores[keep])
+        return final_boxes, final_scores
+
+
+def _anchor_generator(sizes: Sequence[Sequence[int]], aspect_ratios: Sequence[float], *, round_anchors: bool,
+                      strides: Sequence[int] | None, offset: float) -> AnchorGenerator:
+    """torchvision's generator for its defaults (unchanged results), :class:`GridAnchorGenerator` otherwise."""
+    ratios = (tuple(aspect_ratios),) * len(sizes)
+    if round_anchors and strides is None and offset == 0.0:
+        return AnchorGenerator(tuple(tuple(s) for s in sizes), ratios)
+    return GridAnchorGenerator(sizes=sizes, aspect_ratios=ratios, strides=strides, offset=offset,
+                               round_cell_anchors=round_anchors)
