@@ -212,19 +212,24 @@ def _caffe2_resnet_name(name: str) -> str | None:
 
 
 def convert_caffe2_resnet(blobs: Mapping[str, Any], *, prefix: Callable[[str], str] | str = "backbone.bottom_up.",
-                          bn_eps: float = 1e-5) -> Conversion:
+                          bn_eps: float = 1e-5, match_detectron2: bool = True) -> Conversion:
     """Rename an MSRA / Detectron1 caffe2 ResNet to the toolkit's names, unfusing its batch norms.
 
-    caffe2 stores each batch norm as the affine map ``x * s + b``. The toolkit's FrozenBN computes
-    ``(x - mean) / sqrt(var + eps) * weight + bias``, so ``mean = 0`` and ``var = 1 - eps`` with
-    ``weight = s``, ``bias = b`` give back exactly ``x * s + b`` (as Detectron2 loads these files).
+    caffe2 stores each batch norm as the affine map ``x * s + b``; the toolkit's FrozenBN computes
+    ``(x - mean) / sqrt(var + eps) * weight + bias`` and gets ``weight = s``, ``bias = b``,
+    ``mean = 0``. Detectron2, loading such a file, fills the missing running variance with ones
+    (``FrozenBatchNorm2d._load_from_state_dict`` for checkpoints without a version), so it computes
+    ``x * s / sqrt(1 + eps) + b``: ``var = 1`` here reproduces that (measured on the fixture: 0.005
+    at res5 with ``var = 1 - eps``, 2.5e-5 with ``var = 1``). ``match_detectron2=False`` gives
+    ``var = 1 - eps``, the exact ``x * s + b`` of the caffe2 model.
 
     Args:
         blobs: caffe2 blob name -> array (the file's dict, or its ``"blobs"`` entry).
         prefix: the model's module path to the ResNet (``"backbone.bottom_up."`` in FPN models,
             ``"backbone."`` in C4 ones), or a function of the stage-relative name (``"res5.0..."``)
             returning the prefix, for C4 models whose res5 lives in the box head.
-        bn_eps: the epsilon of the model's FrozenBN layers.
+        bn_eps: the epsilon of the model's FrozenBN layers (used when not ``match_detectron2``).
+        match_detectron2: running variance 1, as Detectron2 loads these files; False: ``1 - bn_eps``.
 
     Returns:
         A :class:`Conversion` listing ``fc1000_*`` (and any ``*_momentum``) as dropped.
@@ -248,7 +253,7 @@ def convert_caffe2_resnet(blobs: Mapping[str, Any], *, prefix: Callable[[str], s
         if name.endswith("_bn_s") or name == "res_conv1_bn_s":
             norm = target[: -len("weight")]
             conversion.state[norm + "running_mean"] = torch.zeros_like(value)
-            conversion.state[norm + "running_var"] = torch.full_like(value, 1.0 - bn_eps)
+            conversion.state[norm + "running_var"] = torch.full_like(value, 1.0 if match_detectron2 else 1.0 - bn_eps)
     return _finish_caffe2(conversion, blobs)
 
 
