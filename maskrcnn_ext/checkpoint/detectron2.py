@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Conversion", "convert_caffe2_resnet", "convert_detectron2_model", "is_detectron2_zoo"]
+__all__ = ["Conversion", "caffe2_names_for", "convert_caffe2_resnet", "convert_detectron2_model", "is_detectron2_zoo"]
 
 logger = logging.getLogger(__name__)
 
@@ -226,8 +226,9 @@ def convert_caffe2_resnet(blobs: Mapping[str, Any], *, prefix: Callable[[str], s
     Args:
         blobs: caffe2 blob name -> array (the file's dict, or its ``"blobs"`` entry).
         prefix: the model's module path to the ResNet (``"backbone.bottom_up."`` in FPN models,
-            ``"backbone."`` in C4 ones), or a function of the stage-relative name (``"res5.0..."``)
-            returning the prefix, for C4 models whose res5 lives in the box head.
+            ``"backbone."`` in C4 ones), or a function from the ResNet-relative name
+            (``"res5.0.conv1.weight"``) to the model's full name, for C4 models whose res5 is the box
+            head (:func:`caffe2_names_for`).
         bn_eps: the epsilon of the model's FrozenBN layers (used when not ``match_detectron2``).
         match_detectron2: running variance 1, as Detectron2 loads these files; False: ``1 - bn_eps``.
 
@@ -237,7 +238,7 @@ def convert_caffe2_resnet(blobs: Mapping[str, Any], *, prefix: Callable[[str], s
     Raises:
         ValueError: a blob matches no rule.
     """
-    prefix_of = prefix if callable(prefix) else (lambda _name, fixed=prefix: fixed)
+    full_name = prefix if callable(prefix) else (lambda relative, fixed=prefix: fixed + relative)
     conversion = Conversion(source_format="caffe2")
     for name, array in blobs.items():
         if _caffe2_dropped(name):
@@ -246,7 +247,7 @@ def convert_caffe2_resnet(blobs: Mapping[str, Any], *, prefix: Callable[[str], s
         relative = _caffe2_resnet_name(name)
         if relative is None:
             continue
-        target = prefix_of(relative) + relative
+        target = full_name(relative)
         value = _tensor(name, array)
         conversion.state[target] = value
         conversion.renamed[name] = target
@@ -255,6 +256,26 @@ def convert_caffe2_resnet(blobs: Mapping[str, Any], *, prefix: Callable[[str], s
             conversion.state[norm + "running_mean"] = torch.zeros_like(value)
             conversion.state[norm + "running_var"] = torch.full_like(value, 1.0 if match_detectron2 else 1.0 - bn_eps)
     return _finish_caffe2(conversion, blobs)
+
+
+def caffe2_names_for(model_keys: Collection[str]) -> Callable[[str], str]:
+    """Where a model keeps its ResNet: ResNet-relative name -> the model's name.
+
+    The ResNet is wherever ``stem.0.weight`` is (``backbone.bottom_up.`` in FPN models, ``backbone.``
+    in C4 ones, ``""`` for a bare backbone); a res5 the backbone lacks goes to a C4 model's res5 box
+    head (``roi_heads.box_head.<block>...``) when the model has one.
+    """
+    keys = set(model_keys)
+    base = next((k[: -len("stem.0.weight")] for k in sorted(keys) if k.endswith("stem.0.weight")),
+                "backbone.bottom_up.")
+
+    def full_name(relative: str) -> str:
+        head = "roi_heads.box_head." + relative[len("res5."):]
+        if relative.startswith("res5.") and base + relative not in keys and head in keys:
+            return head
+        return base + relative
+
+    return full_name
 
 
 def _finish_caffe2(conversion: Conversion, blobs: Mapping[str, Any]) -> Conversion:

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .pkl_weights import PKL_SUFFIX, read_pkl_state
+
 __all__ = ["LoadReport", "load_model_weights", "read_model_state", "unwrap_model"]
 
 logger = logging.getLogger(__name__)
@@ -135,13 +137,24 @@ def load_model_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor])
     return report
 
 
-def read_model_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+def read_model_state(path: str | os.PathLike, *, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
     """The model state dict of a weights file: a bare state dict (a zoo file) or a checkpoint's
-    ``"model"`` entry, loaded with ``weights_only=True`` (tensors and primitives only).
+    ``"model"`` entry, loaded with ``weights_only=True`` (tensors and primitives only); or a ``.pkl``
+    file of Detectron2's model zoo or an MSRA caffe2 ResNet, read as numpy arrays only and converted
+    to this toolkit's names (:mod:`.pkl_weights`).
+
+    Args:
+        path: the weights file.
+        model: the model the weights are for; places a caffe2 backbone (FPN, C4 or bare backbone).
 
     Raises:
-        ValueError: the file holds no mapping of names to tensors.
+        ValueError: the file holds no mapping of names to tensors (or, for ``.pkl``, is truncated or
+            holds tensors no converter rule maps).
+        UnsafePickleError: a ``.pkl`` file names anything but numpy arrays (nothing was run).
     """
+    if os.fspath(path).endswith(PKL_SUFFIX):
+        keys = None if model is None else list(unwrap_model(model).state_dict())
+        return read_pkl_state(path, model_keys=keys)
     data = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(data, Mapping) and isinstance(data.get(MODEL_KEY), Mapping):
         data = data[MODEL_KEY]

@@ -161,7 +161,7 @@ class Checkpointer:
         """
         path = self.resolve_weights(path)
         logger.info("Loading model weights from %s", path)
-        report = load_model_weights(self.model, read_model_state(path))
+        report = load_model_weights(self.model, read_model_state(path, model=self.model))  # .pkl: converted
         report.require_same_architecture(path)
         return report
 
