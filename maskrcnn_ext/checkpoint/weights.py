@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .pkl_weights import PKL_SUFFIX, read_pkl_state
+from .torchvision_weights import convert_if_torchvision
 
 __all__ = ["LoadReport", "load_model_weights", "read_model_state", "unwrap_model"]
 
@@ -141,7 +142,8 @@ def read_model_state(path: str | os.PathLike, *, model: nn.Module | None = None)
     """The model state dict of a weights file: a bare state dict (a zoo file) or a checkpoint's
     ``"model"`` entry, loaded with ``weights_only=True`` (tensors and primitives only); or a ``.pkl``
     file of Detectron2's model zoo or an MSRA caffe2 ResNet, read as numpy arrays only and converted
-    to this toolkit's names (:mod:`.pkl_weights`).
+    to this toolkit's names (:mod:`.pkl_weights`). torchvision's ImageNet ResNets and (Mask) R-CNNs
+    are converted too (:mod:`.torchvision_weights`).
 
     Args:
         path: the weights file.
@@ -152,8 +154,8 @@ def read_model_state(path: str | os.PathLike, *, model: nn.Module | None = None)
             holds tensors no converter rule maps).
         UnsafePickleError: a ``.pkl`` file names anything but numpy arrays (nothing was run).
     """
+    keys = None if model is None else list(unwrap_model(model).state_dict())
     if os.fspath(path).endswith(PKL_SUFFIX):
-        keys = None if model is None else list(unwrap_model(model).state_dict())
         return read_pkl_state(path, model_keys=keys)
     data = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(data, Mapping) and isinstance(data.get(MODEL_KEY), Mapping):
@@ -161,4 +163,4 @@ def read_model_state(path: str | os.PathLike, *, model: nn.Module | None = None)
     if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise ValueError(f"{path}: expected a state dict or a dict with a 'model' state dict, "
                          f"got {type(data).__name__}")
-    return dict(data)
+    return convert_if_torchvision(data, source=os.fspath(path), model_keys=keys)
