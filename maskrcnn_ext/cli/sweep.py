@@ -15,6 +15,11 @@ import argparse
 import logging
 import sys
 
+from maskrcnn_ext.experiments.launchers import LocalLauncher
+from maskrcnn_ext.experiments.submitit_launcher import SubmititLauncher
+from maskrcnn_ext.experiments.sweep import SweepError, format_plan, load_suite, plan_sweep, resolve_script
+from maskrcnn_ext.experiments.sweep_runner import run_sweep
+
 logger = logging.getLogger(__name__)
 
 LAUNCHERS = ("local", "submitit")
@@ -54,8 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_launcher(args: argparse.Namespace) -> None:
     """Validate ``--launcher`` and the Slurm flags (``--launcher PATH.py``: the old ``--train-script``)."""
-    from maskrcnn_ext.experiments.sweep import SweepError
-
     if args.launcher not in LAUNCHERS:
         if not args.launcher.endswith(".py"):
             raise SweepError(f"unknown launcher {args.launcher!r}; choose from {', '.join(LAUNCHERS)}")
@@ -68,8 +71,6 @@ def _check_launcher(args: argparse.Namespace) -> None:
 
 
 def _slurm_options(values: list[str]) -> dict[str, str]:
-    from maskrcnn_ext.experiments.sweep import SweepError
-
     bad = [v for v in values if "=" not in v or v.startswith("=")]
     if bad:
         raise SweepError(f"--slurm-option takes KEY=VALUE (an sbatch option's long name), got {', '.join(bad)}")
@@ -79,11 +80,7 @@ def _slurm_options(values: list[str]) -> dict[str, str]:
 def make_launcher(args: argparse.Namespace):
     """The launcher ``args`` ask for."""
     if args.launcher == "local":
-        from maskrcnn_ext.experiments.launchers import LocalLauncher
-
         return LocalLauncher(num_slots=args.jobs)
-    from maskrcnn_ext.experiments.submitit_launcher import SubmititLauncher
-
     gpus = 1 if args.gpus_per_job is None else args.gpus_per_job
     return SubmititLauncher(partition=args.partition, gpus_per_job=gpus, cpus_per_task=args.cpus_per_task,
                             timeout_min=args.timeout_min or 24 * 60, parallelism=args.jobs,
@@ -91,9 +88,6 @@ def make_launcher(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from maskrcnn_ext.experiments.sweep import SweepError, format_plan, load_suite, plan_sweep, resolve_script
-    from maskrcnn_ext.experiments.sweep_runner import run_sweep
-
     try:
         _check_launcher(args)
         jobs = plan_sweep(load_suite(args.suite), output_dir=args.output, seeds=args.seeds, only=args.only,
