@@ -11,7 +11,10 @@
 # Already the same in the common model: RGB input normalized by torchvision's ImageNet mean/std in
 # 0..255 (0.485/0.456/0.406 and 0.229/0.224/0.225 times 255), padding to 32, torchvision's own RPN
 # (AnchorGenerator 32..512 x (0.5, 1, 2), 1000/1000 proposals per level/image at test, NMS 0.7), box
-# score threshold 0.05, NMS 0.5, 100 detections, mask threshold 0.5, FrozenBN with eps 1e-5.
+# score threshold 0.05, NMS 0.5, 100 detections, mask threshold 0.5.
+# FrozenBN with eps 0: the v1 weights were trained with it, and torchvision's own loader sets it
+# (overwrite_eps(model, 0.0)) when it loads them; with the usual 1e-5 features drift wherever a
+# channel's running variance is small.
 # Known remaining differences (small): torchvision also drops detections whose box side is under
 # 0.01 px after clipping, maps a box to its FPN level with eps 1e-6 instead of 1e-8, and pastes
 # masks with a 1-pixel padded resize instead of the toolkit's bilinear sampling at pixel centres.
@@ -28,6 +31,7 @@ from ..common.optim import SGD as optimizer
 from ..common.schedules import lr_multiplier_1x as lr_multiplier
 from ..common.train import train
 
+model.backbone.bottom_up.norm_eps = 0.0
 model.roi_heads.box_pooler.aligned = False
 model.roi_heads.mask_pooler.aligned = False
 dataloader.test.mapper.augmentations = [L(v2.Resize)(size=800, max_size=1333, antialias=False)]

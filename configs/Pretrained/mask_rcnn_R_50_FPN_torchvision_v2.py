@@ -8,9 +8,11 @@
 # - a box head of 4 3x3 convs with BN and one fc of 1024 ("4conv1fc");
 # - BN after each of the mask head's 4 convs.
 # The ResNet-50 trunk stays FrozenBN: the v2 file's trunk holds BN statistics, which FrozenBN applies
-# identically in eval mode (train with norm="BN" to update them as torchvision's recipe does).
+# identically in eval mode (train with norm="BN" to update them as torchvision's recipe does). Unlike
+# v1's, the v2 weights were trained with the usual eps 1e-5.
 from .mask_rcnn_R_50_FPN_torchvision_v1 import dataloader, lr_multiplier, model, optimizer, train
 
+model.backbone.bottom_up.norm_eps = 1e-5
 model.backbone.norm = "BN"
 model.proposal_generator.head_conv_depth = 2
 model.roi_heads.box_head.update(conv_dims=[256, 256, 256, 256], fc_dims=[1024], norm="BN")

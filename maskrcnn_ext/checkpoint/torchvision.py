@@ -12,7 +12,8 @@ live in a full detector depends on the meta-architecture, see :data:`BACKBONE_TA
 torchvision's ImageNet files hold ``nn.BatchNorm2d`` statistics; the toolkit's ``FrozenBN``
 (torchvision's ``FrozenBatchNorm2d``, eps 1e-5, the same eps as ``nn.BatchNorm2d``) computes the
 same affine map from them in eval mode, so only ``num_batches_tracked`` (which FrozenBN lacks) is
-dropped, and kept when the target backbone uses a trainable BN (``backbone_norm="BN"``).
+dropped, and kept when the target backbone uses a trainable BN (``backbone_norm="BN"``). (The COCO
+Mask R-CNN v1 file is the exception: trained with eps 0, see its config's ``norm_eps``.)
 
 The Mask R-CNN (COCO) converters are in :mod:`maskrcnn_ext.checkpoint.torchvision_detection`.
 """

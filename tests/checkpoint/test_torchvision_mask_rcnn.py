@@ -67,22 +67,44 @@ def make_image(seed: int = 0) -> torch.Tensor:
     return (image + torch.randn(image.shape, generator=generator) * 20).clamp(0, 255).to(torch.uint8)
 
 
+def set_trunk_eps(model: torch.nn.Module, eps: float) -> None:
+    """What torchvision's loader does to a model given the v1 COCO weights (``overwrite_eps``)."""
+    for module in model.backbone.body.modules():
+        if hasattr(module, "eps"):
+            module.eps = eps
+
+
+def reference_model(version: str) -> torch.nn.Module:
+    """torchvision's model with random weights, in float64 eval mode, computing as it does with the
+    real weights of ``version`` (v1: trunk eps 0)."""
+    torch.manual_seed(0)
+    reference = BUILDERS[version](weights=None, weights_backbone=None)
+    randomize_batchnorm(reference).eval()
+    if version == "v1":
+        set_trunk_eps(reference, 0.0)
+    make_confident(reference, make_image())
+    reference = reference.double()
+    reference.transform.min_size, reference.transform.max_size = (HEIGHT,), WIDTH  # no resize
+    return reference
+
+
+def toolkit_model(version: str, state_dict: dict[str, torch.Tensor], **backbone_overrides) -> torch.nn.Module:
+    """The toolkit's config for ``version`` loaded with the converted torchvision weights (float64, eval)."""
+    cfg = LazyConfig.load(f"configs/Pretrained/mask_rcnn_R_50_FPN_torchvision_{version}.py")
+    cfg.model.backbone.bottom_up.update(backbone_overrides)
+    model = instantiate(cfg.model)
+    report = load_model_weights(model, convert_torchvision_mask_rcnn(state_dict).state_dict)
+    report.require_complete("the comparison")
+    assert not report.unexpected
+    return model.eval().double()
+
+
 @pytest.fixture(scope="module", params=["v1", "v2"])
 def models(request):
     """``(version, torchvision model, toolkit model)`` in float64 eval mode, the toolkit's loaded from
     the converted torchvision weights."""
-    torch.manual_seed(0)
-    reference = BUILDERS[request.param](weights=None, weights_backbone=None)
-    randomize_batchnorm(reference).eval()
-    make_confident(reference, make_image())
-    reference = reference.double()
-    reference.transform.min_size, reference.transform.max_size = (HEIGHT,), WIDTH  # no resize
-    conversion = convert_torchvision_mask_rcnn(reference.state_dict())
-    model = instantiate(LazyConfig.load(f"configs/Pretrained/mask_rcnn_R_50_FPN_torchvision_{request.param}.py").model)
-    report = load_model_weights(model, conversion.state_dict)
-    report.require_complete("the comparison")
-    assert not report.unexpected
-    return request.param, reference, model.eval().double()
+    reference = reference_model(request.param)
+    return request.param, reference, toolkit_model(request.param, reference.state_dict())
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +137,16 @@ def stages(models):
 def test_backbone_and_fpn_maps(stages):
     errors = {name: relative_error(ours, theirs) for name, (ours, theirs) in stages["features"].items()}
     assert max(errors.values()) < 1e-10, errors
+
+
+@pytest.mark.parametrize(("version", "wrong_eps"), [("v1", 1e-5), ("v2", 0.0)])
+def test_the_wrong_batchnorm_eps_is_caught(version, wrong_eps):
+    """Each config's trunk eps matters: the other value moves the features far beyond the tolerance."""
+    reference = reference_model(version)
+    model = toolkit_model(version, reference.state_dict(), norm_eps=wrong_eps)
+    x = reference.transform.normalize(make_image().double() / 255)[None]
+    with torch.no_grad():
+        assert relative_error(model.backbone(x)["p2"], reference.backbone(x)["0"]) > 1e-7
 
 
 def test_rpn_objectness_deltas_and_proposals(stages):

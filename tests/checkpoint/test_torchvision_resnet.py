@@ -59,7 +59,19 @@ def test_every_torchvision_resnet_is_recognised_from_its_shapes(arch):
     assert check_resnet_arch(state, arch) == arch
 
 
-@pytest.mark.parametrize("arch, size, tolerance", [("resnet50", 256, 1e-5), ("resnext101_32x8d", 128, 1e-4)])
+@pytest.mark.parametrize("arch", list(TORCHVISION_RESNETS))
+def test_every_torchvision_resnet_fills_the_toolkit_backbone_of_that_arch(arch):
+    """Names and shapes only (meta tensors): each file's every trunk tensor has its place."""
+    with torch.device("meta"):
+        state = getattr(torchvision.models, arch)().state_dict()
+        model = ResNetBottomUp(arch=arch, norm="FrozenBN")
+    converted = convert_torchvision_resnet(state, arch=arch, target="backbone").state_dict
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    assert {name: tuple(t.shape) for name, t in converted.items()} == expected
+
+
+@pytest.mark.parametrize("arch, size, tolerance", [("resnet18", 128, 1e-5), ("resnet50", 256, 1e-5),
+                                                   ("resnext101_32x8d", 128, 1e-4)])
 def test_converted_backbone_computes_torchvision_features(arch, size, tolerance):
     torch.manual_seed(0)
     reference = randomize_batchnorm(getattr(torchvision.models, arch)()).eval()

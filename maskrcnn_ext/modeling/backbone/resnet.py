@@ -5,6 +5,7 @@ Stage names follow detectron2: ``stem`` (stride 4), ``res2`` (4), ``res3`` (8), 
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, NamedTuple, Sequence
 
 from torch import Tensor, nn
@@ -34,24 +35,32 @@ _ARCHS: dict[str, _Arch] = {
     "resnet34": _Arch(BasicBlock, (3, 4, 6, 3)),
     "resnet50": _Arch(Bottleneck, (3, 4, 6, 3)),
     "resnet101": _Arch(Bottleneck, (3, 4, 23, 3)),
+    "resnet152": _Arch(Bottleneck, (3, 8, 36, 3)),
     "resnext50_32x4d": _Arch(Bottleneck, (3, 4, 6, 3), groups=32, width_per_group=4),
     "resnext101_32x8d": _Arch(Bottleneck, (3, 4, 23, 3), groups=32, width_per_group=8),
+    "resnext101_64x4d": _Arch(Bottleneck, (3, 4, 23, 3), groups=64, width_per_group=4),
+    "wide_resnet50_2": _Arch(Bottleneck, (3, 4, 6, 3), width_per_group=128),
+    "wide_resnet101_2": _Arch(Bottleneck, (3, 4, 23, 3), width_per_group=128),
 }
 
+DEFAULT_NORM_EPS = 1e-5
 
-def get_norm(norm: str) -> Callable[[int], nn.Module] | None:
+
+def get_norm(norm: str, eps: float = DEFAULT_NORM_EPS) -> Callable[[int], nn.Module] | None:
     """Norm-layer factory for a channel count.
 
     Args:
         norm: "FrozenBN" (fixed statistics: fine-tuning from pretrained weights), "BN", "SyncBN"
             (trainable, needed when training from scratch), "GN" (32 groups), or "" for none.
+        eps: added to the variance before its square root; 1e-5 in torch, torchvision and
+            Detectron2, but torchvision's COCO (Mask) R-CNN v1 weights were trained with 0.
     """
     factories: dict[str, Callable[[int], nn.Module] | None] = {
         "": None,
-        "FrozenBN": FrozenBatchNorm2d,
-        "BN": nn.BatchNorm2d,
-        "SyncBN": nn.SyncBatchNorm,
-        "GN": lambda channels: nn.GroupNorm(32, channels),
+        "FrozenBN": partial(FrozenBatchNorm2d, eps=eps),
+        "BN": partial(nn.BatchNorm2d, eps=eps),
+        "SyncBN": partial(nn.SyncBatchNorm, eps=eps),
+        "GN": lambda channels: nn.GroupNorm(32, channels, eps=eps),
     }
     if norm not in factories:
         raise ValueError(f"Unknown norm {norm!r}; choose one of {sorted(factories)}")
@@ -86,8 +95,10 @@ class ResNetBottomUp(nn.Module):
     """The convolutional stages of a torchvision ResNet/ResNeXt, returning named feature maps.
 
     Args:
-        arch: one of resnet18/34/50/101, resnext50_32x4d, resnext101_32x8d.
+        arch: a torchvision ResNet name: resnet18/34/50/101/152, resnext50_32x4d, resnext101_32x8d,
+            resnext101_64x4d, wide_resnet50_2, wide_resnet101_2.
         norm: see :func:`get_norm`; "" is not allowed (ResNet blocks need a norm).
+        norm_eps: the norm layers' epsilon (see :func:`get_norm`).
         freeze_at: 0 trains everything; 1 freezes the stem; k >= 2 freezes the stem and res2..res{k}.
         out_features: stages to return; stages after the last one are not built.
         width: channels of the stem (64 in every torchvision ResNet); every stage scales with it, so
@@ -98,14 +109,15 @@ class ResNetBottomUp(nn.Module):
     """
 
     def __init__(self, *, arch: str = "resnet50", norm: str = "FrozenBN", freeze_at: int = 2,
-                 out_features: Sequence[str] = STAGE_NAMES, width: int = 64, stride_in_1x1: bool = False) -> None:
+                 out_features: Sequence[str] = STAGE_NAMES, width: int = 64, stride_in_1x1: bool = False,
+                 norm_eps: float = DEFAULT_NORM_EPS) -> None:
         super().__init__()
         if arch not in _ARCHS:
             raise ValueError(f"Unknown ResNet arch {arch!r}; choose one of {sorted(_ARCHS)}")
         unknown = [f for f in out_features if f not in STAGE_NAMES]
         if unknown:
             raise ValueError(f"Unknown out_features {unknown}; available: {list(STAGE_NAMES)}")
-        norm_layer = get_norm(norm)
+        norm_layer = get_norm(norm, norm_eps)
         if norm_layer is None:
             raise ValueError("ResNet needs a norm layer; use FrozenBN, BN, SyncBN or GN")
         spec = _ARCHS[arch]
@@ -177,12 +189,13 @@ def _init_weights(module: nn.Module) -> None:
 
 
 def build_res5_head(*, arch: str = "resnet50", norm: str = "FrozenBN", width: int = 64,
-                    stride_in_1x1: bool = False) -> nn.Sequential:
+                    stride_in_1x1: bool = False, norm_eps: float = DEFAULT_NORM_EPS) -> nn.Sequential:
     """The res5 stage alone (stride 2 first block), used as the box head of C4 models.
 
     Args:
-        arch / norm / width / stride_in_1x1: as :class:`ResNetBottomUp`.
+        arch / norm / width / stride_in_1x1 / norm_eps: as :class:`ResNetBottomUp`.
     """
     spec = _ARCHS[arch]
     return make_stage(spec, in_channels=width * 4 * spec.block.expansion, planes=width * 8,
-                      depth=spec.depths[3], stride=2, norm_layer=get_norm(norm), stride_in_1x1=stride_in_1x1)
+                      depth=spec.depths[3], stride=2, norm_layer=get_norm(norm, norm_eps),
+                      stride_in_1x1=stride_in_1x1)
