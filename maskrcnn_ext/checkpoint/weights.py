@@ -15,14 +15,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .pkl_weights import PKL_SUFFIX, read_pkl_state
-from .torchvision_weights import convert_if_torchvision
+from .convert import MODEL_KEY, convert_weights, place_backbone_state
 
-__all__ = ["LoadReport", "load_model_weights", "read_model_state", "unwrap_model"]
+__all__ = ["MODEL_KEY", "LoadReport", "load_model_weights", "read_model_state", "unwrap_model"]
 
 logger = logging.getLogger(__name__)
 
-MODEL_KEY = "model"
+_BN_COUNTER = "num_batches_tracked"
 _REPORT_NAMES = 5
 
 
@@ -139,28 +138,31 @@ def load_model_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor])
 
 
 def read_model_state(path: str | os.PathLike, *, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
-    """The model state dict of a weights file: a bare state dict (a zoo file) or a checkpoint's
-    ``"model"`` entry, loaded with ``weights_only=True`` (tensors and primitives only); or a ``.pkl``
-    file of Detectron2's model zoo or an MSRA caffe2 ResNet, read as numpy arrays only and converted
-    to this toolkit's names (:mod:`.pkl_weights`). torchvision's ImageNet ResNets and (Mask) R-CNNs
-    are converted too (:mod:`.torchvision_weights`).
+    """The model state dict of a weights file, converted to this toolkit's names when it comes from
+    elsewhere (:func:`~maskrcnn_ext.checkpoint.convert.convert_weights`): a bare state dict (a zoo
+    file) or a checkpoint's ``"model"`` entry, loaded with ``weights_only=True`` (tensors and
+    primitives only); a Detectron2 model-zoo or MSRA caffe2 ``.pkl`` file, read as numpy arrays only;
+    a torchvision ImageNet ResNet or (Mask) R-CNN ``.pth``.
 
     Args:
         path: the weights file.
-        model: the model the weights are for; places a caffe2 backbone (FPN, C4 or bare backbone).
+        model: the model the weights are for: an ImageNet backbone goes where it keeps its ResNet
+            (FPN bottom-up, C4 backbone and res5 box head, C5 or bare backbone; without a model, an
+            FPN's), and BN counters it has no use for (FrozenBN) are left out.
 
     Raises:
-        ValueError: the file holds no mapping of names to tensors (or, for ``.pkl``, is truncated or
-            holds tensors no converter rule maps).
+        ValueError: the file holds no known format (or, for ``.pkl``, is truncated or holds tensors
+            no converter rule maps).
         UnsafePickleError: a ``.pkl`` file names anything but numpy arrays (nothing was run).
     """
-    keys = None if model is None else list(unwrap_model(model).state_dict())
-    if os.fspath(path).endswith(PKL_SUFFIX):
-        return read_pkl_state(path, model_keys=keys)
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(data, Mapping) and isinstance(data.get(MODEL_KEY), Mapping):
-        data = data[MODEL_KEY]
-    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise ValueError(f"{path}: expected a state dict or a dict with a 'model' state dict, "
-                         f"got {type(data).__name__}")
-    return convert_if_torchvision(data, source=os.fspath(path), model_keys=keys)
+    converted = convert_weights(path)
+    keys = set() if model is None else set(unwrap_model(model).state_dict())
+    state = converted.state_dict
+    if converted.placement == "backbone" and not (keys and set(state) <= keys):
+        state = place_backbone_state(state, keys)
+    if keys:  # BN counters mean nothing to FrozenBN layers
+        unused = [k for k in state if k.endswith(_BN_COUNTER) and k not in keys]
+        state = {k: v for k, v in state.items() if k not in unused}
+        if unused:
+            logger.info("%s: left out %d BN counters the model's norm layers do not keep", path, len(unused))
+    return state

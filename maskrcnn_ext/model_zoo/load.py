@@ -23,6 +23,7 @@ from ..checkpoint import load_model_weights, read_model_state
 from ..config import instantiate
 from .index import read_index, zoo_path
 from .storage import ZooError, fetch, is_url, read_text
+from .upstream import fetch_upstream, is_upstream
 
 __all__ = ["ZooModel", "default_zoo", "get", "get_config", "locate", "resolve_checkpoint"]
 
@@ -93,10 +94,13 @@ def get(name: str, *, zoo: str | None = None, device: str | torch.device = "cpu"
 
 
 def resolve_checkpoint(spec: str, *, zoo: str | None = None, cache_dir: str | os.PathLike | None = None) -> str:
-    """A local, verified weights path for ``spec``: an existing file as it is; a URL downloaded (its
-    file name must carry the hash, ``<name>-<sha256 prefix>.pth``); otherwise a zoo model name."""
+    """A local, verified weights path for ``spec``: an existing file as it is; a publisher's name or a
+    ``detectron2://`` URL downloaded, converted and cached (:mod:`.upstream`); another URL downloaded
+    (its file name must carry the hash, ``<name>-<sha256 prefix>.pth``); otherwise a zoo model name."""
     if os.path.isfile(spec):
         return spec
+    if is_upstream(spec):
+        return str(fetch_upstream(spec, cache_dir=cache_dir))
     if is_url(spec):
         match = _HASHED_NAME.search(spec)
         if match is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,7 +18,7 @@ from typing import IO
 
 from ..utils.file_io import atomic_file
 
-__all__ = ["ZooError", "default_cache_dir", "fetch", "is_url", "read_text", "sha256_of"]
+__all__ = ["ZooError", "default_cache_dir", "download", "fetch", "is_url", "read_text", "sha256_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,52 @@ def _check_hash(actual: str, expected: str, source: str) -> None:
                        "corrupt or was replaced, and was not used")
 
 
+class _DownloadLog:
+    """Logs a download's progress (bytes, rate, ETA) at most every ``period_s`` seconds."""
+
+    def __init__(self, url: str, total: int | None, period_s: float = 5.0) -> None:
+        self.url, self.total, self.period_s = url, total, period_s
+        self.done, self.start = 0, time.monotonic()
+        self.last = self.start
+
+    def __call__(self, chunk: int) -> None:
+        self.done += chunk
+        now = time.monotonic()
+        if now - self.last < self.period_s:
+            return
+        self.last = now
+        rate = self.done / max(now - self.start, 1e-9)
+        if self.total:
+            eta = (self.total - self.done) / max(rate, 1e-9)
+            logger.info("%s: %.1f / %.1f MiB (%.1f MiB/s, ETA %.0f s)", self.url, self.done / 2**20,
+                        self.total / 2**20, rate / 2**20, eta)
+        else:
+            logger.info("%s: %.1f MiB (%.1f MiB/s)", self.url, self.done / 2**20, rate / 2**20)
+
+
+def download(url: str, target: Path, expected_sha256: str | None,
+             progress: Callable[[int], None] | None = None) -> Path:
+    """Download ``url`` to ``target`` atomically, checking its sha256 (a prefix is enough) when given.
+
+    Raises:
+        ZooError: the URL is unreachable or the hash differs; ``target`` is not created then.
+    """
+    logger.info("Downloading %s to %s", url, target)
+    digest = hashlib.sha256()
+    with _open_url(url) as response, atomic_file(target, "wb") as out:
+        length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+        report = progress or _DownloadLog(url, int(length) if length else None)
+        for chunk in iter(lambda: response.read(_CHUNK), b""):
+            digest.update(chunk)
+            out.write(chunk)
+            report(len(chunk))
+        if expected_sha256 is not None:
+            _check_hash(digest.hexdigest(), expected_sha256, url)  # raising here discards the download
+        else:
+            logger.info("%s: the publisher gives no hash; its sha256 is %s", url, digest.hexdigest())
+    return target
+
+
 def fetch(url: str, expected_sha256: str, *, cache_dir: str | os.PathLike | None = None,
           progress: Callable[[int], None] | None = None) -> Path:
     """A verified local copy of the file at ``url``.
@@ -90,7 +137,8 @@ def fetch(url: str, expected_sha256: str, *, cache_dir: str | os.PathLike | None
         expected_sha256: the full hex digest, or a prefix of it (at least 8 characters).
         cache_dir: where downloads are kept (default :func:`default_cache_dir`); local files are
             used in place, after checking their hash.
-        progress: called with the byte count of each downloaded chunk.
+        progress: called with the byte count of each downloaded chunk (default: progress and ETA
+            logged every few seconds).
 
     Raises:
         ZooError: the URL is unreachable or the hash differs; no file is left in the cache then.
@@ -107,14 +155,4 @@ def fetch(url: str, expected_sha256: str, *, cache_dir: str | os.PathLike | None
     if target.is_file() and sha256_of(target).startswith(expected_sha256.lower()):
         logger.info("Using the cached %s", target)
         return target
-    logger.info("Downloading %s to %s", url, target)
-    digest = hashlib.sha256()
-    with _open_url(url) as response, atomic_file(target, "wb") as out:
-        for chunk in iter(lambda: response.read(_CHUNK), b""):
-            digest.update(chunk)
-            out.write(chunk)
-            if progress is not None:
-                progress(len(chunk))
-        _check_hash(digest.hexdigest(), expected_sha256, url)  # raising here discards the download
-    return target
-
+    return download(url, target, expected_sha256, progress)

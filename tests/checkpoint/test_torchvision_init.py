@@ -9,7 +9,7 @@ import torchvision
 from test_torchvision_resnet import randomize_batchnorm
 
 from maskrcnn_ext.checkpoint import read_model_state
-from maskrcnn_ext.checkpoint.torchvision_weights import resnet_target
+from maskrcnn_ext.checkpoint.convert import place_backbone_state
 from maskrcnn_ext.config import LazyConfig, instantiate
 from maskrcnn_ext.engine.checkpoint import Checkpointer
 from maskrcnn_ext.modeling.backbone import ResNetBottomUp
@@ -36,10 +36,16 @@ def test_an_imagenet_file_initialises_a_bare_backbone_with_torchvisions_features
 
 
 def test_imagenet_stages_go_where_each_model_family_keeps_them():
-    for family, target in (("fpn", "fpn"), ("c4", "c4"), ("c5", "c5")):
-        model = instantiate(LazyConfig.load(str(REPO / "configs" / "common" / "models" / f"mask_rcnn_{family}.py")).model)
-        assert resnet_target(model.state_dict()) == target
-    assert resnet_target(ResNetBottomUp(arch="resnet18").state_dict()) == "backbone"
+    bare = {"stem.0.weight": None, "res4.0.conv1.weight": None, "res5.2.conv3.weight": None}
+    expected = {"fpn": ["backbone.bottom_up.stem.0.weight", "backbone.bottom_up.res4.0.conv1.weight",
+                        "backbone.bottom_up.res5.2.conv3.weight"],
+                "c4": ["backbone.stem.0.weight", "backbone.res4.0.conv1.weight", "roi_heads.box_head.2.conv3.weight"],
+                "c5": ["backbone.stem.0.weight", "backbone.res4.0.conv1.weight", "backbone.res5.2.conv3.weight"]}
+    for family, names in expected.items():
+        with torch.device("meta"):
+            model = instantiate(LazyConfig.load(str(REPO / "configs" / "common" / "models" / f"mask_rcnn_{family}.py")).model)
+        assert list(place_backbone_state(bare, model.state_dict())) == names
+    assert list(place_backbone_state(bare, ResNetBottomUp(arch="resnet18").state_dict())) == list(bare)
 
 
 def test_a_torchvision_mask_rcnn_file_fills_the_whole_v1_model(tmp_path):

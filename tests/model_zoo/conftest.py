@@ -1,9 +1,5 @@
-import functools
-import http.server
-import threading
-
 import pytest
-from zoo_helpers import make_run
+from zoo_helpers import make_run, serve_folder
 
 from maskrcnn_ext.model_zoo import publish_run
 
@@ -20,15 +16,5 @@ def zoo(tmp_path_factory):
 @pytest.fixture
 def http_zoo(zoo):
     """The zoo folder served over HTTP on 127.0.0.1; yields its URL."""
-    handler = functools.partial(_QuietHandler, directory=str(zoo[0]))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    with serve_folder(zoo[0]) as url:
+        yield url

@@ -1,5 +1,9 @@
 """Shared bits of the model-zoo tests."""
+import contextlib
+import functools
+import http.server
 import json
+import threading
 from pathlib import Path
 
 import torch
@@ -26,3 +30,22 @@ def make_run(run: Path, *, seed: int = 0, evaluated: bool = True, final: bool = 
         rows.append({"type": "eval", "iteration": 9, "bbox/AP": 0.25, "segm/AP": 0.2, "inference/s_per_img": 0.05})
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return run
+
+
+@contextlib.contextmanager
+def serve_folder(directory):
+    """``directory`` served over HTTP on 127.0.0.1 while the block runs; yields its URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
