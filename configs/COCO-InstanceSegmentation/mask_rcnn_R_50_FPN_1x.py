@@ -4,13 +4,17 @@
 # x0.1 at 60k and 80k) is the shorter equivalent of the paper's 160k; `lr_multiplier_paper` in
 # configs/common/schedules.py is the paper's own.
 #
-# The recipe fine-tunes an ImageNet-pretrained backbone (FrozenBN, stem and res2 frozen): set
-# train.init_checkpoint to such weights. Nothing is downloaded.
+# The recipe fine-tunes an ImageNet-pretrained backbone (FrozenBN, stem and res2 frozen): it starts from
+# detectron2://ImageNetPretrained/MSRA/R-50.pkl, or a local copy: train.init_checkpoint=/path/R-50.pkl
+# (configs/common/imagenet.py sets the input and stride options that file needs).
 from ..common.data.coco import dataloader
+from ..common.imagenet import imagenet_pretrained
 from ..common.models.mask_rcnn_fpn import model
 from ..common.optim import SGD as optimizer
 from ..common.schedules import lr_multiplier_1x as lr_multiplier
 from ..common.train import train
+
+imagenet_pretrained(model, train)
 
 train.update(
     output_dir="./output/coco_mask_rcnn_R_50_FPN_1x",

@@ -41,6 +41,11 @@ logger = logging.getLogger(__name__)
 MODEL_KEY = "model"  # a training checkpoint keeps the model's state dict under it
 FORMATS = ("auto", "toolkit", "torchvision", "detectron2", "caffe2")
 _C4_RES5 = "roi_heads.box_head."
+_PRETRAINED = "configs/Pretrained/mask_rcnn_{}_detectron2.py"
+# (arch, FPN) -> the shipped config computing what Detectron2's model of that backbone computes.
+_DETECTRON2_CONFIGS = {("resnet50", True): "R_50_FPN", ("resnet101", True): "R_101_FPN",
+                       ("resnext101_32x8d", True): "X_101_32x8d_FPN", ("resnet50", False): "R_50_C4",
+                       ("resnet101", False): "R_101_C4"}
 _BARE = re.compile(r"(stem|res[2-5])\.")
 _CAFFE2_BGR_MEAN = [103.53, 116.28, 123.675]
 # Detectron2's configs for these ImageNet files: MSRA ResNets put the stride in the 1x1 conv and were
@@ -147,12 +152,13 @@ def _from_detectron2(model: Mapping[str, Any]) -> ConvertedWeights:
     # A C4 model's res5 is its box head.
     res5 = {} if fpn else {prefix + "res5." + k[len(_C4_RES5):]: v for k, v in state.items() if k.startswith(_C4_RES5)}
     backbone, structure = _backbone_options({**state, **res5}, prefix)
-    overrides: dict[str, Any] = {"config": f"configs/Pretrained/mask_rcnn_R_50_{'FPN' if fpn else 'C4'}_detectron2.py"}
-    if backbone != {"backbone.arch": "resnet50"}:
+    shipped = _DETECTRON2_CONFIGS.get((backbone["backbone.arch"], fpn))
+    overrides: dict[str, Any] = {"config": _PRETRAINED.format(shipped or ("R_50_FPN" if fpn else "R_50_C4"))}
+    if shipped is None or "backbone.width" in backbone:
         overrides.update(backbone)
-        if structure.groups > 1:  # FAIR's ResNeXts, as Detectron2's X-101 configs set them
-            overrides["backbone.stride_in_1x1"] = False
-            overrides.update(_FAIR_OPTIONS)
+    if shipped is None and structure.groups > 1:  # FAIR's ResNeXts, as Detectron2's X-101 configs set them
+        overrides["backbone.stride_in_1x1"] = False
+        overrides.update(_FAIR_OPTIONS)
     return ConvertedWeights(state, "detectron2", "model", overrides, list(conversion.dropped))
 
 

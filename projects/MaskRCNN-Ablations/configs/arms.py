@@ -8,8 +8,13 @@
 #     c_roipool(model)
 #     train.output_dir = "./output/ablations/shapes/c_roipool"
 #
+# A backbone arm's coco file then calls imagenet_pretrained (configs/common/imagenet.py): the deeper backbone
+# starts from its own ImageNet file, with the input options that file needs. The shapes scale trains from
+# scratch.
+#
 # @_arm names each arm's root and the config keys it changes (a key covers the keys below it);
-# tests/config/test_ablation_arms.py checks that each arm file differs from its root in those keys only.
+# tests/config/test_ablation_arms.py checks that each arm file differs from its root in those keys only
+# (and, at COCO scale, in the options that follow the backbone's arch).
 from maskrcnn_ext.config import LazyCall as L
 from maskrcnn_ext.modeling.roi_heads import MaskRCNNMLPHead, SoftmaxMaskLoss
 

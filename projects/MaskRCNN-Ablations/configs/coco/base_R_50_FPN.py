@@ -1,6 +1,10 @@
 # Root of the FPN arms: Mask R-CNN R-50-FPN (512 RoIs per image, 1000 test proposals, 4-conv FCN mask
 # head) on the paper's recipe.
+# Starts from detectron2://ImageNetPretrained/MSRA/R-50.pkl, or a local copy:
+# train.init_checkpoint=/path/R-50.pkl.
+from .....configs.common.imagenet import imagenet_pretrained
 from .....configs.common.models.mask_rcnn_fpn import model
 from .recipe import dataloader, lr_multiplier, optimizer, train
 
+imagenet_pretrained(model, train)
 train.output_dir = "./output/ablations/coco/R_50_FPN"
