@@ -16,6 +16,7 @@ import torch
 from torch.distributed.elastic.multiprocessing.errors import record
 
 from maskrcnn_ext.config import LazyConfig, instantiate
+from maskrcnn_ext.data.classes import dataset_classes, write_run_classes
 from maskrcnn_ext.engine import (
     Checkpointer,
     ConsoleWriter,
@@ -112,6 +113,19 @@ def build_trainer(cfg, model, resume: bool) -> tuple[SimpleTrainer, EvalHook, in
     return trainer, eval_hook, start_iter
 
 
+def record_classes(cfg) -> None:
+    """Write what the model's class indices mean (names, dataset category ids) into the run directory,
+    from the training dataset (loaded by now), for predictions and publishing in other processes."""
+    if not comm.is_main_process():
+        return
+    classes = dataset_classes(cfg.dataloader.train.get("dataset"))
+    if classes is None:
+        logger.warning("The training dataset records no class names or category ids: predictions of this run "
+                       "will carry class indices")
+        return
+    write_run_classes(cfg.train.output_dir, classes)
+
+
 def load_for_evaluation(cfg, model, resume: bool) -> None:
     """The run's last checkpoint (with ``--resume``) or ``train.init_checkpoint``, which must supply
     every parameter: evaluating randomly initialised heads would report meaningless AP."""
@@ -139,6 +153,7 @@ def main(args) -> dict:
         results = do_test(cfg, model)
     else:
         trainer, eval_hook, start_iter = build_trainer(cfg, model, args.resume)
+        record_classes(cfg)
         trainer.train(start_iter, cfg.train.max_iter)
         results = eval_hook.latest_results or {}
     do_visualize(cfg, model)

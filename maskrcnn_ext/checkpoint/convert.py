@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torchvision
 from torch import Tensor
 
 from .detectron2 import caffe2_names_for, convert_caffe2_resnet, convert_detectron2_model, is_detectron2_zoo
@@ -31,7 +32,7 @@ from .torchvision import (
     is_torchvision_resnet,
     resnet_structure,
 )
-from .torchvision_detection import convert_torchvision_mask_rcnn, is_torchvision_detection
+from .torchvision_detection import COCO_CATEGORY_IDS, convert_torchvision_mask_rcnn, is_torchvision_detection
 
 __all__ = ["FORMATS", "ConvertedWeights", "convert_state", "convert_weights", "is_bare_backbone",
            "place_backbone_state", "read_raw_weights"]
@@ -67,6 +68,8 @@ class ConvertedWeights:
             ones), ``"input_format"``/``"pixel_mean"``/``"pixel_std"`` for the model itself, and
             ``"config"``, a shipped config that computes what the source computes.
         dropped: source names deliberately left out (a classifier, BN counters, background rows...).
+        classes: for a detector trained on COCO, its class names and category ids, in the form of
+            :class:`maskrcnn_ext.data.classes.ClassInfo`'s JSON; None otherwise.
     """
 
     state_dict: dict[str, Tensor]
@@ -74,6 +77,7 @@ class ConvertedWeights:
     placement: str
     overrides: dict[str, Any] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
+    classes: dict[str, Any] | None = None
 
     def command_line(self, backbone_path: str = "model.backbone.bottom_up") -> list[str]:
         """``key=value`` overrides for ``train_net.py`` (Python literals), the ResNet at ``backbone_path``."""
@@ -159,7 +163,8 @@ def _from_detectron2(model: Mapping[str, Any]) -> ConvertedWeights:
     if shipped is None and structure.groups > 1:  # FAIR's ResNeXts, as Detectron2's X-101 configs set them
         overrides["backbone.stride_in_1x1"] = False
         overrides.update(_FAIR_OPTIONS)
-    return ConvertedWeights(state, "detectron2", "model", overrides, list(conversion.dropped))
+    return ConvertedWeights(state, "detectron2", "model", overrides, list(conversion.dropped),
+                            _coco_classes(_num_classes(state)))
 
 
 def _from_torchvision(state: Mapping[str, Tensor]) -> ConvertedWeights:
@@ -167,7 +172,8 @@ def _from_torchvision(state: Mapping[str, Tensor]) -> ConvertedWeights:
         conversion = convert_torchvision_mask_rcnn(state, arch=None, backbone_norm="BN")
         v2 = any(key.startswith("backbone.fpn.") and key.endswith("running_var") for key in conversion.state_dict)
         overrides = {"config": f"configs/Pretrained/mask_rcnn_R_50_FPN_torchvision_{'v2' if v2 else 'v1'}.py"}
-        return ConvertedWeights(conversion.state_dict, "torchvision", "model", overrides, list(conversion.dropped))
+        return ConvertedWeights(conversion.state_dict, "torchvision", "model", overrides, list(conversion.dropped),
+                                _coco_classes(_num_classes(conversion.state_dict)))
     conversion = convert_torchvision_resnet(state, target="backbone", backbone_norm="BN")
     overrides, _ = _backbone_options(conversion.state_dict)
     return ConvertedWeights(conversion.state_dict, "torchvision", "backbone", overrides, list(conversion.dropped))
@@ -177,6 +183,22 @@ def _is_caffe2(data: Any) -> bool:
     """A dict of numpy arrays, possibly under ``"blobs"`` (as Detectron1 saved them)."""
     blobs = data.get("blobs", data) if isinstance(data, Mapping) else None
     return isinstance(blobs, Mapping) and bool(blobs) and all(isinstance(v, np.ndarray) for v in blobs.values())
+
+
+def _coco_classes(num_classes: int) -> dict[str, Any] | None:
+    """COCO's 80 classes in sorted-id order (as both torchvision's converter and Detectron2 number
+    them), for a detector with that many classes."""
+    if num_classes != len(COCO_CATEGORY_IDS):
+        return None
+    names = torchvision.models.detection.MaskRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"]
+    return {"dataset": "coco_2017_train", "class_names": [names[i] for i in COCO_CATEGORY_IDS],
+            "contiguous_id_to_dataset_id": {str(k): i for k, i in enumerate(COCO_CATEGORY_IDS)}}
+
+
+def _num_classes(state: Mapping[str, Tensor]) -> int:
+    """The class count of a converted detector (its box predictor's score rows, background last)."""
+    scores = next(v for k, v in state.items() if k.endswith("box_predictor.cls_score.weight"))
+    return int(scores.shape[0]) - 1
 
 
 def _detect_format(data: Any, source: str) -> str:

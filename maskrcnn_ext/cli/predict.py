@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -60,14 +61,14 @@ def _run_checkpoint(run_dir: Path) -> Path:
     raise FileNotFoundError(f"{run_dir} has no model_final.pth and no last_checkpoint")
 
 
-def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any, Any, dict[str, Any]]:
+def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any, Any, Any]:
     """``(model, cfg, classes)`` for a zoo name, a run directory, or a checkpoint with its config;
-    ``classes`` holds ``class_names`` and ``contiguous_id_to_dataset_id``."""
+    ``classes`` (a :class:`~maskrcnn_ext.data.classes.ClassInfo` or None) says what its class indices mean."""
     # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
-    from maskrcnn_ext.config import LazyConfig, instantiate
     from maskrcnn_ext.checkpoint import load_model_weights, read_model_state
+    from maskrcnn_ext.config import LazyConfig, instantiate
+    from maskrcnn_ext.data.classes import ClassInfo
     from maskrcnn_ext.model_zoo import locate
-    from maskrcnn_ext.model_zoo.publish import dataset_classes
 
     path = Path(spec)
     if path.is_dir():
@@ -79,13 +80,32 @@ def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any,
     else:
         found = locate(spec, zoo=zoo)
         cfg, weights = found.config, found.weights
-        classes = {k: found.manifest.get(k) for k in ("class_names", "contiguous_id_to_dataset_id")}
+        classes = ClassInfo.from_json(found.manifest)
     if config is not None:
         cfg = LazyConfig.load(str(config))
-        classes = dataset_classes(cfg.dataloader.test.dataset)
+        classes = _recorded_classes(Path(weights), cfg)
     model = instantiate(cfg.model)
     load_model_weights(model, read_model_state(weights)).require_complete(f"predicting with {weights}")
     return model, cfg, classes
+
+
+def _recorded_classes(weights: Path, cfg: Any) -> Any:
+    """The classes recorded beside a checkpoint (its run's ``classes.json``, or a converted file's
+    ``.json``), else those of the config's training dataset if it is registered in this process."""
+    # Deferred: as above.
+    from maskrcnn_ext.data.classes import ClassInfo, dataset_classes, read_run_classes
+
+    classes = read_run_classes(weights.parent)
+    sidecar = weights.with_suffix(".json")
+    if classes is None and sidecar.is_file():
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+        classes = ClassInfo.from_json(data) if "class_names" in data else None
+    if classes is None:
+        data = cfg.dataloader
+        classes = dataset_classes(data.train.get("dataset")) or dataset_classes(data.test.get("dataset"))
+    logger.info("Classes: %s", "none recorded" if classes is None else
+                f"{len(classes.names or ())} from {classes.dataset or weights.parent}")
+    return classes
 
 
 def _resolve_device(name: str) -> str:
@@ -100,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         model, cfg, classes = load_model(args.model, config=args.config, zoo=args.zoo)
-    except (ZooError, ValueError, FileNotFoundError, KeyError) as e:
+    except (ZooError, ValueError, OSError, KeyError) as e:
         logger.error("cannot load the model %s: %s", args.model, e)
         return 1
     images = expand_inputs(args.inputs)

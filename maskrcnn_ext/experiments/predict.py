@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 from tqdm import tqdm
 
+from ..data.classes import ClassInfo
 from ..data.image_io import ImageReadError, read_image
 from ..engine.predictor import Predictor
 from ..evaluation.coco_results import instances_to_coco_json
@@ -19,23 +20,29 @@ __all__ = ["predict_images"]
 logger = logging.getLogger(__name__)
 
 
-def predict_images(model: nn.Module, cfg: Any, classes: dict[str, Any], images: list[Path], out_dir: Path, *,
+def predict_images(model: nn.Module, cfg: Any, classes: ClassInfo | None, images: list[Path], out_dir: Path, *,
                    score_thresh: float = 0.5, device: str = "cpu") -> list[Path]:
     """Predict on each image file; write ``<stem>.png`` pictures and ``predictions.json`` to ``out_dir``.
 
     An image that cannot be read is logged with its path and skipped. ``predictions.json`` holds
-    ``{"images": [{"id", "file_name", "height", "width"}], "annotations": [COCO results]}``.
+    ``{"images": [{"id", "file_name", "height", "width"}], "annotations": [COCO results],
+    "categories": [{"id", "name"}], "category_ids": "dataset" | "contiguous"}``: without a recorded
+    category map the results carry the model's class indices, and say so, rather than guessed ids.
 
     Args:
-        classes: ``class_names`` (contiguous id -> name) and ``contiguous_id_to_dataset_id``
-            (str(contiguous id) -> category id written to the results; ``id + 1`` when empty).
+        classes: what the model's class indices mean (names label the pictures; the dataset's
+            category ids go into the results); None when unknown.
+        score_thresh: detections below it are not drawn (all are written to the results).
 
     Returns:
         The images that failed.
     """
+    classes = classes or ClassInfo()
+    if not classes.known:
+        logger.warning("No category map is recorded for this model: predictions.json carries its class indices "
+                       "0..K-1 as category_id (\"category_ids\": \"contiguous\"), not a dataset's ids")
     predictor = Predictor(model, cfg, device=device)
-    names = classes.get("class_names") or []
-    id_map = {int(k): int(v) for k, v in (classes.get("contiguous_id_to_dataset_id") or {}).items()}
+    names = list(classes.names or ())
     failed: list[Path] = []
     entries: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
@@ -51,14 +58,29 @@ def predict_images(model: nn.Module, cfg: Any, classes: dict[str, Any], images: 
         save_image(str(out_dir / f"{stems[path]}.png"),
                    draw_instances(image, instances, class_names=names, score_thresh=score_thresh))
         labels = {int(c) for c in instances["classes"].tolist()}
-        results += instances_to_coco_json(instances, image_id, {**{c: c + 1 for c in labels}, **id_map})
+        results += instances_to_coco_json(instances, image_id, {c: classes.category_id(c) for c in labels})
         entries.append({"id": image_id, "file_name": str(path), "height": image.shape[0], "width": image.shape[1]})
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "predictions.json", "w", encoding="utf-8") as f:
-        json.dump({"images": entries, "annotations": results}, f)
-    logger.info("Predicted %d of %d images into %s%s", len(entries), len(images), out_dir,
-                f"; {len(failed)} could not be read: {', '.join(map(str, failed))}" if failed else "")
+        json.dump({"images": entries, "annotations": results, "categories": _categories(classes),
+                   "category_ids": "dataset" if classes.known else "contiguous"}, f)
+    _log_summary(entries, results, images, failed, out_dir, score_thresh)
     return failed
+
+
+def _categories(classes: ClassInfo) -> list[dict[str, Any]]:
+    return [{"id": classes.category_id(i), "name": name} for i, name in enumerate(classes.names or ())]
+
+
+def _log_summary(entries: list[dict[str, Any]], results: list[dict[str, Any]], images: list[Path],
+                 failed: list[Path], out_dir: Path, score_thresh: float) -> None:
+    shown = sum(1 for r in results if r["score"] >= score_thresh)
+    logger.info("Predicted %d of %d images into %s: %d detections, %d of them at score >= %.2f (drawn)%s",
+                len(entries), len(images), out_dir, len(results), shown, score_thresh,
+                f"; {len(failed)} could not be read: {', '.join(map(str, failed))}" if failed else "")
+    if entries and not shown:
+        logger.warning("No detection reached score %.2f: the pictures show the images unchanged (lower "
+                       "--score-thresh to see weaker detections)", score_thresh)
 
 
 def _unique_stems(images: list[Path]) -> dict[Path, str]:

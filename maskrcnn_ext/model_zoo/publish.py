@@ -20,7 +20,7 @@ from .. import __version__
 from ..analysis.runs import arm_name, read_metrics
 from ..checkpoint import load_model_weights, read_model_state
 from ..config import LazyConfig, instantiate
-from ..data.catalog import MetadataCatalog
+from ..data.classes import CLASSES_FILE, dataset_classes, read_run_classes
 from ..engine.predictor import first_test_input
 from ..utils.env import git_commit
 from .flops import count_flops, count_parameters
@@ -102,22 +102,18 @@ def _write_weights(state: dict[str, torch.Tensor], zoo_dir: Path, name: str) -> 
     return path, digest
 
 
-def dataset_classes(dataset: str) -> dict[str, Any]:
-    """A registered dataset's ``class_names`` (None when it has none) and
-    ``contiguous_id_to_dataset_id`` (JSON keys: str(contiguous id) -> the json's category id)."""
-    meta = MetadataCatalog.get(dataset)
-    names = meta.get("thing_classes")
-    id_map = meta.get("thing_dataset_id_to_contiguous_id") or {}
-    return {"class_names": None if names is None else list(names),
-            "contiguous_id_to_dataset_id": {str(v): int(k) for k, v in id_map.items()}}
-
-
-def _class_info(cfg: Any) -> dict[str, Any]:
-    dataset = cfg.dataloader.test.dataset
-    classes = dataset_classes(dataset)
-    if classes["class_names"] is None:
-        raise ZooError(f"the test dataset {dataset!r} has no class names registered; register it first")
-    return {**classes, "dataset": dataset}
+def _class_info(run_dir: Path, cfg: Any) -> dict[str, Any]:
+    """The run's recorded classes (``classes.json``), else its training or test dataset's, if that is
+    registered in this process (runs from before runs recorded them)."""
+    data = cfg.dataloader
+    classes = (read_run_classes(run_dir) or dataset_classes(data.train.get("dataset"))
+               or dataset_classes(data.test.get("dataset")))
+    if classes is None:
+        raise ZooError(f"{run_dir} records no classes ({CLASSES_FILE}) and its dataset "
+                       f"{data.train.get('dataset')!r} is not registered in this process: register it (e.g. "
+                       "with a Python script calling register_coco_instances and then publish_run) so that the "
+                       "published model knows its class names and category ids")
+    return classes.to_json()
 
 
 def _model_stats(cfg: Any, state: dict[str, torch.Tensor], run_dir: Path,
@@ -129,7 +125,11 @@ def _model_stats(cfg: Any, state: dict[str, torch.Tensor], run_dir: Path,
         raise ZooError(f"{run_dir / FINAL_CHECKPOINT} does not fit the model of its own config.yaml:\n"
                        f"{report.summary()}")
     if input_size is None:
-        image, original = first_test_input(cfg)
+        try:
+            image, original = first_test_input(cfg)
+        except KeyError as e:  # a dataset registered by the user's own code, not in this process
+            raise ZooError(f"cannot read a test image for the FLOP count: {e.args[0]}; give the input size "
+                           "(--flops-input HxW, or input_size=(H, W))") from e
     else:
         image, original = torch.zeros(3, *input_size, dtype=torch.uint8), tuple(input_size)
     return {"params": count_parameters(model), "flops": count_flops(model, image, original_size=original)}
@@ -170,7 +170,7 @@ def publish_run(run_dir: str | os.PathLike, zoo_dir: str | os.PathLike, *, name:
     state = _final_state(run_dir)
     cfg = LazyConfig.load(str(run_dir / "config.yaml"))
     stats = _model_stats(cfg, state, run_dir, input_size)
-    classes = _class_info(cfg)
+    classes = _class_info(run_dir, cfg)
     index = read_index(str(zoo_dir))
     weights, digest = _write_weights(state, zoo_dir, name)
     previous = index["models"].get(name)

@@ -131,12 +131,13 @@ def _download(upstream: UpstreamFile, raw: Path) -> None:
 
 
 def save_converted(converted: ConvertedWeights, path: str | os.PathLike, source: str) -> None:
-    """Write converted weights (tensors only) and, beside them, a ``.json`` of what they need."""
+    """Write converted weights (tensors only) and, beside them, a ``.json`` of what they need (and, for
+    a COCO detector, its classes: the keys of a zoo manifest's)."""
     path = Path(path)
     with atomic_file(path, "wb") as f:
         torch.save(converted.state_dict, f)
     sidecar = {"source": source, "format": converted.source_format, "placement": converted.placement,
-               "overrides": converted.overrides, "dropped": converted.dropped}
+               "overrides": converted.overrides, "dropped": converted.dropped, **(converted.classes or {})}
     with atomic_file(path.with_suffix(".json"), "w") as f:
         json.dump(sidecar, f, indent=2)
 

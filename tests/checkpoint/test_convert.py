@@ -41,6 +41,9 @@ def test_torchvision_imagenet_files_convert_to_a_bare_backbone_of_their_arch(arc
 def test_torchvision_mask_rcnn_files_name_their_config(builder, config):
     converted = convert_state(meta_state(builder, weights=None, weights_backbone=None))
     assert (converted.placement, converted.overrides) == ("model", {"config": config})
+    # COCO's 80 classes, named, each with its (gapped) COCO id.
+    names, ids = converted.classes["class_names"], converted.classes["contiguous_id_to_dataset_id"]
+    assert (len(names), names[11], ids["11"], names[79], ids["79"]) == (80, "stop sign", 13, "toothbrush", 90)
     with torch.device("meta"):
         model_keys = set(instantiate(LazyConfig.load(config).model).state_dict())
     counters = {k for k in converted.state_dict if k.endswith("num_batches_tracked")}
