@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from maskrcnn_ext.layers.precision import resolve_amp_dtype
 from maskrcnn_ext.utils import comm
 
 from .events import EventStorage
@@ -170,7 +171,10 @@ class SimpleTrainer(TrainerBase):
         data_loader: an iterable of batches; it must not run out before ``max_iter``.
         optimizer: the optimizer over the model's parameters.
         grad_clip: if set, clip the total gradient norm to this value before stepping.
-        amp: mixed precision (autocast + gradient scaling); only on CUDA, fp32 with a warning elsewhere.
+        amp: mixed precision: the forward under autocast (:mod:`maskrcnn_ext.layers.precision` says
+            what runs in which dtype), weights, gradients and optimizer state in full precision.
+        amp_dtype: ``"auto"`` (CUDA: float16 with loss scaling; CPU: bfloat16), ``"float16"`` (CUDA
+            only) or ``"bfloat16"`` (no loss scaling needed: it has float32's exponent range).
         hooks: hooks to register.
     """
 
@@ -182,6 +186,7 @@ class SimpleTrainer(TrainerBase):
         optimizer: torch.optim.Optimizer,
         grad_clip: float | None = None,
         amp: bool = False,
+        amp_dtype: str = "auto",
         hooks: Sequence[HookBase] = (),
     ) -> None:
         super().__init__(hooks=hooks)
@@ -190,10 +195,15 @@ class SimpleTrainer(TrainerBase):
         self.optimizer = optimizer
         self.grad_clip = grad_clip
         self._data_iter: Iterator[list[dict[str, Any]]] | None = None
-        self.amp = amp and _model_is_on_cuda(model)
-        if amp and not self.amp:
-            logger.warning("AMP was requested but the model is not on CUDA; training in fp32.")
-        self.grad_scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        self.device_type = "cuda" if _model_is_on_cuda(model) else "cpu"
+        self.amp_dtype = resolve_amp_dtype(amp_dtype, self.device_type) if amp else None
+        self.amp = self.amp_dtype is not None
+        # float16 underflows small gradients unless the loss is scaled up; bfloat16 does not.
+        scale = self.amp_dtype == torch.float16
+        self.grad_scaler = torch.amp.GradScaler(self.device_type) if scale else None
+        if self.amp:
+            logger.info("Mixed precision: %s autocast on %s%s", self.amp_dtype, self.device_type,
+                        ", with loss scaling" if scale else "")
 
     def _next_batch(self) -> list[dict[str, Any]]:
         if self._data_iter is None:
@@ -269,7 +279,7 @@ class SimpleTrainer(TrainerBase):
         batch = self._next_batch()
         data_time = time.perf_counter() - start
 
-        autocast = torch.autocast("cuda") if self.amp else nullcontext()
+        autocast = torch.autocast(self.device_type, dtype=self.amp_dtype) if self.amp else nullcontext()
         with autocast:
             loss_dict = self._validate_loss_dict(self.model(batch))
         values = self._reduced_loss_values(loss_dict)

@@ -60,11 +60,11 @@ def test_grad_clip_limits_the_update_norm():
     assert model.weight.detach().norm().item() == pytest.approx(0.01, rel=1e-4)
 
 
-def test_amp_on_cpu_falls_back_to_fp32(caplog):
-    with caplog.at_level(logging.WARNING, logger="maskrcnn_ext"):
-        trainer = _trainer(ToyModel(), amp=True)
-    assert trainer.amp is False and trainer.grad_scaler is None
-    assert "AMP was requested but the model is not on CUDA" in caplog.text
+def test_amp_on_cpu_is_bfloat16_autocast_without_loss_scaling():
+    trainer = _trainer(ToyModel(), amp=True)
+    assert (trainer.amp, trainer.amp_dtype, trainer.grad_scaler) == (True, torch.bfloat16, None)
+    with pytest.raises(ValueError, match="float16 mixed precision on CPU"):
+        _trainer(ToyModel(), amp=True, amp_dtype="float16")
 
 
 def test_exhausted_loader_and_bad_loss_keys_are_clear_errors():

@@ -8,9 +8,12 @@ from torch import Tensor, nn
 from torchvision.models.detection.image_list import ImageList
 
 from ...layers.mask_ops import paste_masks_in_image
+from ...layers.precision import autocast
 from ...registry import META_ARCH_REGISTRY
 
 __all__ = ["GeneralizedRCNN", "detector_postprocess"]
+
+INFERENCE_DTYPES = ("float32", "float64", "bfloat16", "float16", "auto")
 
 
 @META_ARCH_REGISTRY.register()
@@ -34,13 +37,18 @@ class GeneralizedRCNN(nn.Module):
             (R-50-FPN at 800x1333: about 0.89x the time, benchmarks/README.md), while its backward
             kernels were slower (a training step took 1.2-1.5x as long), so training keeps NCHW.
             Outputs equal the default layout's up to float summation order.
+        inference_dtype: ``"float32"`` (the model's own precision), or ``"bfloat16"`` / ``"float16"``
+            / ``"auto"`` to run inference under autocast (:mod:`maskrcnn_ext.layers.precision`: the
+            convs and matmuls in that dtype, every decision and the outputs in full precision).
+            Set it in the config (``model.inference_dtype=...``) and --eval-only, ``predict`` and the
+            benchmarks all run in it.
     """
 
     def __init__(self, *, backbone: nn.Module, proposal_generator: nn.Module, roi_heads: nn.Module,
                  pixel_mean: Sequence[float] = (123.675, 116.28, 103.53),
                  pixel_std: Sequence[float] = (58.395, 57.12, 57.375), size_divisibility: int = 32,
                  mask_threshold: float = 0.5, channels_last_inference: bool = False,
-                 input_format: str = "RGB") -> None:
+                 input_format: str = "RGB", inference_dtype: str = "float32") -> None:
         super().__init__()
         if input_format not in ("RGB", "BGR"):
             raise ValueError(f"input_format must be 'RGB' or 'BGR', got {input_format!r}")
@@ -53,6 +61,9 @@ class GeneralizedRCNN(nn.Module):
         self.size_divisibility = size_divisibility
         self.mask_threshold = mask_threshold
         self.channels_last_inference = channels_last_inference
+        self.inference_dtype = inference_dtype
+        if inference_dtype not in INFERENCE_DTYPES:
+            raise ValueError(f"inference_dtype must be one of {INFERENCE_DTYPES}, got {inference_dtype!r}")
 
     @property
     def device(self) -> torch.device:
@@ -82,9 +93,10 @@ class GeneralizedRCNN(nn.Module):
     def inference(self, batched_inputs: list[dict[str, Any]], do_postprocess: bool = True) -> list[dict[str, Any]]:
         """Detections per image; with ``do_postprocess`` mapped back to the original image size."""
         images = self.preprocess_image(batched_inputs)
-        features = self.backbone(images.tensors)
-        proposals, _ = self.proposal_generator(images, features)
-        detections, _ = self.roi_heads(features, proposals, images.image_sizes)
+        with autocast(self.device.type, self.inference_dtype):
+            features = self.backbone(images.tensors)
+            proposals, _ = self.proposal_generator(images, features)
+            detections, _ = self.roi_heads(features, proposals, images.image_sizes)
         if not do_postprocess:
             return [{"instances": d} for d in detections]
         return [{"instances": detector_postprocess(d, size, (x.get("height", size[0]), x.get("width", size[1])),

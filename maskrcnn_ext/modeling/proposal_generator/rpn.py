@@ -11,6 +11,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.ops import batched_nms, clip_boxes_to_image
 
+from ...layers.precision import to_parameter_dtype
 from ...registry import PROPOSAL_GENERATOR_REGISTRY
 from .anchors import GridAnchorGenerator
 from ..roi_heads.sampling import RPN_STREAM, sample_fg_bg, sampling_generator
@@ -45,6 +46,15 @@ class _SeededAnchorSampler(BalancedPositiveNegativeSampler):
 
 
 @PROPOSAL_GENERATOR_REGISTRY.register()
+class _RPNHead(RPNHead):
+    """torchvision's RPN head (same layers and names), its outputs in the parameters' dtype: under
+    autocast the convs run in reduced precision, box decoding and top-k do not."""
+
+    def forward(self, x: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        logits, deltas = super().forward(x)
+        return list(to_parameter_dtype(self, *logits)), list(to_parameter_dtype(self, *deltas))
+
+
 class RPN(RegionProposalNetwork):
     """RPN over one or several feature maps with one anchor size per map.
 
@@ -84,7 +94,7 @@ class RPN(RegionProposalNetwork):
                              f"feature maps {list(in_features)}; give one tuple of sizes per map")
         anchors = _anchor_generator(anchor_sizes, aspect_ratios, round_anchors=round_anchors,
                                     strides=anchor_strides, offset=anchor_offset)
-        head = RPNHead(in_channels, anchors.num_anchors_per_location()[0], conv_depth=head_conv_depth)
+        head = _RPNHead(in_channels, anchors.num_anchors_per_location()[0], conv_depth=head_conv_depth)
         super().__init__(
             anchors, head, fg_iou_thresh=fg_iou_thresh, bg_iou_thresh=bg_iou_thresh,
             batch_size_per_image=batch_size_per_image, positive_fraction=positive_fraction,

@@ -7,6 +7,8 @@ from torch import Tensor, nn
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import batched_nms, clip_boxes_to_image
 
+from ...layers.precision import to_parameter_dtype
+
 __all__ = ["FastRCNNOutputLayers"]
 
 
@@ -47,10 +49,12 @@ class FastRCNNOutputLayers(nn.Module):
         self.loss_weight = loss_weight
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(R, D)`` or ``(R, D, h, w)`` -> class logits ``(R, K + 1)``, deltas ``(R, 4K)`` or ``(R, 4)``."""
+        """``(R, D)`` or ``(R, D, h, w)`` -> class logits ``(R, K + 1)``, deltas ``(R, 4K)`` or ``(R, 4)``,
+        in the parameters' dtype (full precision under autocast: see :mod:`maskrcnn_ext.layers.precision`)."""
         if x.dim() > 2:
             x = torch.flatten(x, 1)
-        return self.cls_score(x), self.bbox_pred(x)
+        logits, deltas = to_parameter_dtype(self, self.cls_score(x), self.bbox_pred(x))
+        return logits, deltas
 
     def losses(self, predictions: tuple[Tensor, Tensor], proposals: list[dict[str, Tensor]]) -> dict[str, Tensor]:
         """

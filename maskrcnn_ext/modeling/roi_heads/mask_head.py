@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...layers.mask_ops import crop_and_resize_masks
+from ...layers.precision import to_parameter_dtype
 from ..backbone.resnet import get_norm
 from ...registry import MASK_HEAD_REGISTRY
 from .box_head import init_conv
@@ -56,7 +57,8 @@ class MaskRCNNConvUpsampleHead(nn.Module):
         return F.relu(self.deconv(self.convs(x)))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.predictor(self.layers(x))
+        """``(R, C, S, S)`` RoI features -> ``(R, K or 1, 2S, 2S)`` mask logits, in the parameters' dtype."""
+        return to_parameter_dtype(self, self.predictor(self.layers(x)))[0]
 
 
 def mask_targets(proposals: list[dict[str, Tensor]], gt_masks: list[Tensor], size: int) -> Tensor:

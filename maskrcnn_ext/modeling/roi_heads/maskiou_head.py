@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...layers.precision import to_parameter_dtype
 from ...registry import MASKIOU_HEAD_REGISTRY
 from .box_head import init_conv
 
@@ -73,11 +74,11 @@ class MaskIoUHead(nn.Module):
             mask_probs: ``(R, M, M)`` foreground probability of each RoI's class, ``M`` a multiple of S.
 
         Returns:
-            ``(R, K)`` predicted IoU per class.
+            ``(R, K)`` predicted IoU per class, in the parameters' dtype.
         """
         pooled = F.adaptive_max_pool2d(mask_probs.detach().unsqueeze(1), roi_features.shape[-2:])
         x = self.convs(torch.cat([roi_features, pooled.to(roi_features.dtype)], dim=1))
-        return self.predictor(self.fcs(x))
+        return to_parameter_dtype(self, self.predictor(self.fcs(x)))[0]
 
     def loss(self, predicted: Tensor, classes: Tensor, targets: Tensor) -> Tensor:
         """Weighted mean squared error on each RoI's ground-truth class only.

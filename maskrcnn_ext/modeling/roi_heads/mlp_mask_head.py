@@ -5,6 +5,7 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
+from ...layers.precision import to_parameter_dtype
 from ...registry import MASK_HEAD_REGISTRY
 from .box_head import init_fc
 
@@ -46,5 +47,5 @@ class MaskRCNNMLPHead(nn.Module):
         nn.init.zeros_(self.predictor.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        logits = self.predictor(self.fcs(x))
+        (logits,) = to_parameter_dtype(self, self.predictor(self.fcs(x)))
         return logits.view(-1, self.num_masks, self.mask_size, self.mask_size)
