@@ -26,8 +26,9 @@ def predict_images(model: nn.Module, cfg: Any, classes: ClassInfo | None, images
 
     An image that cannot be read is logged with its path and skipped. ``predictions.json`` holds
     ``{"images": [{"id", "file_name", "height", "width"}], "annotations": [COCO results],
-    "categories": [{"id", "name"}], "category_ids": "dataset" | "contiguous"}``: without a recorded
-    category map the results carry the model's class indices, and say so, rather than guessed ids.
+    "categories": [{"id", "name"}], "category_ids": "dataset" | "contiguous", "inference_dtype"}``
+    (the precision the model ran in). Without a recorded category map the results carry the model's
+    class indices, and say so, rather than guessed ids.
 
     Args:
         classes: what the model's class indices mean (names label the pictures; the dataset's
@@ -63,7 +64,8 @@ def predict_images(model: nn.Module, cfg: Any, classes: ClassInfo | None, images
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "predictions.json", "w", encoding="utf-8") as f:
         json.dump({"images": entries, "annotations": results, "categories": _categories(classes),
-                   "category_ids": "dataset" if classes.known else "contiguous"}, f)
+                   "category_ids": "dataset" if classes.known else "contiguous",
+                   "inference_dtype": getattr(model, "inference_dtype", "float32")}, f)
     _log_summary(entries, results, images, failed, out_dir, score_thresh)
     return failed
 

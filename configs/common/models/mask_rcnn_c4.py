@@ -56,4 +56,6 @@ model = L(GeneralizedRCNN)(
     pixel_mean=[123.675, 116.28, 103.53],
     pixel_std=[58.395, 57.12, 57.375],
     size_divisibility=16,
+    # "bfloat16" (CPU) / "float16" or "bfloat16" (CUDA): inference under autocast, outputs in float32
+    inference_dtype="float32",
 )

@@ -64,4 +64,6 @@ model = L(GeneralizedRCNN)(
     pixel_std=[58.395, 57.12, 57.375],
     size_divisibility=32,
     channels_last_inference=True,  # faster CPU convolutions at inference (benchmarks/README.md)
+    # "bfloat16" (CPU) / "float16" or "bfloat16" (CUDA): inference under autocast, outputs in float32
+    inference_dtype="float32",
 )
