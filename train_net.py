@@ -4,6 +4,7 @@
     python train_net.py --config-file configs/Shapes/mask_rcnn_R_18_FPN_demo.py
     python train_net.py --config-file CONFIG --resume train.max_iter=2000
     python train_net.py --config-file CONFIG --eval-only train.init_checkpoint=output/model_final.pth
+    python train_net.py --config-file CONFIG --eval-only --resume    # the run's last checkpoint
     python train_net.py --config-file CONFIG --num-gpus 2          # data parallel (gloo on CPU)
     torchrun --nproc-per-node 2 train_net.py --config-file CONFIG  # the same under torchrun
 """
@@ -18,6 +19,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from maskrcnn_ext.config import LazyConfig, instantiate
 from maskrcnn_ext.data.classes import dataset_classes, write_run_classes
 from maskrcnn_ext.engine import (
+    BadImageSummary,
     Checkpointer,
     ConsoleWriter,
     EvalHook,
@@ -32,8 +34,10 @@ from maskrcnn_ext.engine import (
     create_ddp_model,
     default_argument_parser,
     default_setup,
+    flatten_results,
     launch,
 )
+from maskrcnn_ext.engine.eval_dir import evaluation_dir, evaluation_weights, write_eval_row
 from maskrcnn_ext.evaluation import inference_on_dataset
 from maskrcnn_ext.model_zoo import resolve_checkpoint
 from maskrcnn_ext.utils import comm
@@ -66,12 +70,11 @@ def do_test(cfg, model) -> dict:
     return inference_on_dataset(model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator))
 
 
-def do_visualize(cfg, model) -> None:
+def do_visualize(cfg, model, output_dir: str) -> None:
     """Draw predictions on the first few test images into ``output_dir/vis``."""
     count = int(cfg.train.get("vis_num_images", 0))
     if count > 0 and comm.is_main_process():
-        save_prediction_visualizations(model, instantiate(cfg.dataloader.test),
-                                       os.path.join(cfg.train.output_dir, "vis"),
+        save_prediction_visualizations(model, instantiate(cfg.dataloader.test), os.path.join(output_dir, "vis"),
                                        dataset_name=cfg.dataloader.test.dataset, max_images=count)
 
 
@@ -91,7 +94,7 @@ def build_trainer(cfg, model, resume: bool) -> tuple[SimpleTrainer, EvalHook, in
     cfg.dataloader.train.start_iter = start_iter
     trainer = SimpleTrainer(model=create_ddp_model(model, **cfg.train.ddp), optimizer=optimizer,
                             data_loader=instantiate(cfg.dataloader.train), grad_clip=cfg.train.grad_clip,
-                            amp=cfg.train.amp.enabled)
+                            amp=cfg.train.amp.enabled, amp_dtype=cfg.train.amp.get("dtype", "auto"))
     if "trainer" in state:
         trainer.load_state_dict(state["trainer"])
     checkpointer = Checkpointer(model, cfg.train.output_dir, save_to_disk=comm.is_main_process(),
@@ -108,6 +111,7 @@ def build_trainer(cfg, model, resume: bool) -> tuple[SimpleTrainer, EvalHook, in
         PeriodicCheckpointer(checkpointer, cfg.train.checkpointer.period, cfg.train.max_iter,
                              max_to_keep=cfg.train.checkpointer.max_to_keep) if main_process else None,
         eval_hook,
+        BadImageSummary(),
         PeriodicWriter(writers, period=cfg.train.log_period),
     ])
     return trainer, eval_hook, start_iter
@@ -126,37 +130,52 @@ def record_classes(cfg) -> None:
     write_run_classes(cfg.train.output_dir, classes)
 
 
-def load_for_evaluation(cfg, model, resume: bool) -> None:
-    """The run's last checkpoint (with ``--resume``) or ``train.init_checkpoint``, which must supply
-    every parameter: evaluating randomly initialised heads would report meaningless AP."""
-    checkpointer = Checkpointer(model, cfg.train.output_dir, resolve_weights=resolve_checkpoint)
-    if resume and checkpointer.has_checkpoint():
-        checkpointer.resume_or_load(None, resume=True)
-        return
-    if not cfg.train.init_checkpoint:
-        raise ValueError("--eval-only needs weights: set train.init_checkpoint (a file, URL or zoo name) "
-                         "or pass --resume in a run directory with a checkpoint")
-    checkpointer.load_weights(cfg.train.init_checkpoint).require_complete("--eval-only")
+def load_for_evaluation(cfg, model, resume: bool) -> str:
+    """Load the run's last checkpoint (with ``--resume``) or ``train.init_checkpoint``, which must supply
+    every parameter: evaluating randomly initialised heads would report meaningless AP. Returns what
+    was loaded."""
+    weights = evaluation_weights(cfg.train.output_dir, cfg.train.init_checkpoint, resume=resume)
+    Checkpointer(model, cfg.train.output_dir, resolve_weights=resolve_checkpoint).load_weights(
+        weights).require_complete("--eval-only")
+    return weights
+
+
+def prepare_evaluation(cfg, args) -> str:
+    """``--eval-only``: the evaluation's own directory (``--eval-output``, else
+    ``<train.output_dir>/eval/<weights name>``), where its results go too; the run's is only read."""
+    weights = evaluation_weights(cfg.train.output_dir, cfg.train.init_checkpoint, resume=args.resume)
+    eval_dir = evaluation_dir(cfg.train.output_dir, weights, explicit=getattr(args, "eval_output", None))
+    cfg.dataloader.evaluator.output_dir = os.path.join(eval_dir, "inference")
+    return eval_dir
+
+
+def evaluate_only(cfg, model, resume: bool, eval_dir: str) -> dict:
+    """Load the weights, evaluate them and record the results as ``eval_dir/metrics.jsonl``."""
+    weights = load_for_evaluation(cfg, model, resume)
+    results = do_test(cfg, model)
+    if comm.is_main_process():
+        write_eval_row(eval_dir, flatten_results(results), weights=weights, run_dir=str(cfg.train.output_dir))
+    return results
 
 
 @record  # under torchrun, a failing rank's exception goes into the job's failure report
 def main(args) -> dict:
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
-    default_setup(cfg, args)
+    eval_dir = prepare_evaluation(cfg, args) if args.eval_only else None
+    default_setup(cfg, args, output_dir=eval_dir)
     device = resolve_device(cfg.train.device)
     model = instantiate(cfg.model).to(device=device, dtype=resolve_dtype(cfg.train.get("dtype", "float32")))
     logger.info("Model:\n%s", model)
 
     if args.eval_only:
-        load_for_evaluation(cfg, model, args.resume)
-        results = do_test(cfg, model)
+        results = evaluate_only(cfg, model, args.resume, eval_dir)
     else:
         trainer, eval_hook, start_iter = build_trainer(cfg, model, args.resume)
         record_classes(cfg)
         trainer.train(start_iter, cfg.train.max_iter)
         results = eval_hook.latest_results or {}
-    do_visualize(cfg, model)
+    do_visualize(cfg, model, eval_dir or cfg.train.output_dir)
     return results
 
 

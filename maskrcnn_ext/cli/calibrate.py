@@ -4,6 +4,8 @@ predicts the actual mask IoU of a run's detections.
 Reads the detections the evaluator saved (``RUN/inference/coco_instances_results.json``) and the
 ground truth of the run's test dataset (from ``RUN/config.yaml``, or ``--dataset`` / ``--gt-json``),
 and writes ``calibration.json`` and the reliability plot ``calibration.png`` into the run directory.
+RUN is a training run (its final evaluation) or the directory of an evaluation of saved weights
+(``train_net.py --eval-only`` writes ``<run>/eval/<weights>/``, laid out the same way).
 Exit status: 0 done, 1 missing or unreadable input.
 """
 from __future__ import annotations
@@ -22,7 +24,8 @@ RESULTS = Path("inference") / "coco_instances_results.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", type=Path, metavar="RUN", help="a run directory with an evaluation")
+    parser.add_argument("run_dir", type=Path, metavar="RUN",
+                        help="a run directory with an evaluation, or an --eval-only directory (<run>/eval/<weights>)")
     parser.add_argument("--results", type=Path, metavar="JSON", help=f"detections (default: RUN/{RESULTS})")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", metavar="NAME", help="registered dataset of the ground truth "
@@ -71,7 +74,8 @@ def _ground_truth_json(args: argparse.Namespace) -> str:
 
 def _load_results(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
-        raise CalibrateError(f"{path} does not exist: evaluate the run first (its evaluator writes this file)")
+        raise CalibrateError(f"{path} does not exist: evaluate the run first (its evaluator writes this file; "
+                             "after train_net.py --eval-only, pass its <run>/eval/<weights> directory)")
     try:
         results = json.loads(path.read_text())
     except json.JSONDecodeError as e:

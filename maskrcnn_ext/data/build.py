@@ -6,8 +6,15 @@ import logging
 from typing import Any, Callable, Sequence
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset
+from torch.utils.data import BatchSampler, Dataset
 
+from maskrcnn_ext.data.bad_images import (
+    SKIPPED_KEY,
+    BadImageLoader,
+    BadImageReport,
+    SkippedImage,
+    check_bad_image_policy,
+)
 from maskrcnn_ext.data.catalog import DatasetCatalog
 from maskrcnn_ext.data.image_io import ImageReadError
 from maskrcnn_ext.data.samplers import (
@@ -57,47 +64,43 @@ class MapDataset(Dataset):
     Args:
         records, mapper: what to map and how.
         on_bad_image: ``"error"`` lets an unreadable image (:class:`ImageReadError`, which includes a
-            decoded size that differs from the annotated one) end the run; ``"skip"`` logs its path
-            and reason and maps another record instead (chosen from the index and seed, so the
-            replacement is reproducible).
-        max_bad_fraction: with ``"skip"``, fail once more than this fraction of the images this
-            process has tried were bad (after at least 20 tries): a dataset that broken needs fixing.
+            decoded size that differs from the annotated one) raise; ``"skip"`` leaves it out, see
+            ``replace_bad``. The loader counts and reports what was skipped (:mod:`.bad_images`).
+        replace_bad: with ``"skip"``, map another record instead (chosen from the index alone, so the
+            replacement is reproducible) and list the bad ones under ``SKIPPED_KEY`` in the sample,
+            as training does; otherwise return a :class:`SkippedImage` in place of the sample, as
+            evaluation does.
     """
 
     def __init__(self, records: list[dict], mapper: Callable[..., dict], *, on_bad_image: str = "error",
-                 max_bad_fraction: float = 0.05) -> None:
-        if on_bad_image not in ("error", "skip"):
-            raise ValueError(f"on_bad_image must be 'error' or 'skip', got {on_bad_image!r}")
+                 replace_bad: bool = True) -> None:
+        check_bad_image_policy(on_bad_image)
         self.records = records
         self.mapper = mapper
         self.on_bad_image = on_bad_image
-        self.max_bad_fraction = max_bad_fraction
-        self.tried = 0
-        self.bad = 0
+        self.replace_bad = replace_bad
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict | SkippedImage:
         idx, seed = key if isinstance(key, tuple) else (key, None)
+        skipped: list[SkippedImage] = []
         for attempt in range(len(self.records)):
             record = self.records[(idx + attempt * _REPLACEMENT_STRIDE) % len(self.records)]
-            self.tried += 1
             try:
-                return self.mapper(record, seed=seed)
+                sample = self.mapper(record, seed=seed)
             except ImageReadError as e:
                 if self.on_bad_image == "error":
                     raise
-                self._count_bad(e)
+                skipped.append(SkippedImage(file_name=str(record["file_name"]), reason=str(e)))
+                if not self.replace_bad:
+                    return skipped[0]
+                continue
+            if skipped:
+                sample[SKIPPED_KEY] = skipped
+            return sample
         raise ImageReadError("on_bad_image='skip': every image of the dataset failed to load")
-
-    def _count_bad(self, error: Exception) -> None:
-        self.bad += 1
-        logger.warning("Skipping a bad image (%d of %d tried so far in this process): %s", self.bad, self.tried, error)
-        if self.tried >= 20 and self.bad > self.max_bad_fraction * self.tried:
-            raise RuntimeError(f"{self.bad} of the {self.tried} images tried were bad, more than "
-                               f"max_bad_fraction={self.max_bad_fraction}; run `maskrcnn-ext validate-data` "
-                               "on the dataset and fix it")
 
 
 # A prime step through the records: a bad image's replacement is far from it and differs by index.
@@ -126,7 +129,7 @@ def build_train_loader(
     repeat_factors: Callable[[list[dict]], Sequence[float]] | None = None,
     on_bad_image: str = "error",
     max_bad_fraction: float = 0.05,
-) -> DataLoader:
+) -> BadImageLoader:
     """An infinite loader of training batches (lists of model-input dicts).
 
     Args:
@@ -139,11 +142,14 @@ def build_train_loader(
         start_iter: iteration to resume at; that many batches are skipped without loading data.
         repeat_factors: ``records -> factors`` (e.g. :class:`SmallObjectRepeatFactors`) to see
             image ``i`` about ``factors[i]`` times per epoch; None sees each once.
-        on_bad_image, max_bad_fraction: what an unreadable image does, see :class:`MapDataset`.
+        on_bad_image: ``"error"`` or ``"skip"`` (a bad image is replaced by another), see
+            :mod:`maskrcnn_ext.data.bad_images`.
+        max_bad_fraction: with ``"skip"``, the fraction of the dataset's images (counted in files)
+            that may prove bad before the run stops.
 
     Returns:
-        a ``DataLoader`` whose iteration never ends; each item is a ``list[dict]`` of the
-        per-rank batch size.
+        a :class:`BadImageLoader` (a ``DataLoader``) whose iteration never ends; each item is a
+        ``list[dict]`` of the per-rank batch size; its ``bad_images`` report lists what was skipped.
     """
     rank, world_size = comm.get_rank(), comm.get_world_size()
     if total_batch_size < 1 or total_batch_size % world_size != 0:
@@ -163,8 +169,8 @@ def build_train_loader(
         seed=derive_seed(seed, 0),  # a stream of its own, apart from the index permutations
         start_batch=start_iter,
     )
-    return DataLoader(
-        MapDataset(records, mapper, on_bad_image=on_bad_image, max_bad_fraction=max_bad_fraction),
+    return BadImageLoader(
+        MapDataset(records, mapper, on_bad_image=on_bad_image, replace_bad=True),
         batch_sampler=batch_sampler,
         num_workers=num_workers,
         collate_fn=_trivial_collate,
@@ -172,6 +178,8 @@ def build_train_loader(
         # Its own generator: starting an iterator draws a seed, which from the global RNG would put
         # a resumed run (whose RNG state was just restored) one draw away from an uninterrupted one.
         generator=torch.Generator().manual_seed(derive_seed(seed, rank)),
+        bad_images=BadImageReport(on_bad_image=on_bad_image, max_bad_fraction=max_bad_fraction,
+                                  num_images=len(records), purpose="training"),
     )
 
 
@@ -181,7 +189,9 @@ def build_test_loader(
     mapper: Callable[..., Any],
     num_workers: int = 0,
     batch_size: int = 1,
-) -> DataLoader:
+    on_bad_image: str = "error",
+    max_bad_fraction: float = 0.05,
+) -> BadImageLoader:
     """A finite loader over this rank's contiguous shard of the dataset, in order.
 
     Args:
@@ -189,16 +199,23 @@ def build_test_loader(
         mapper: callable ``mapper(record, seed=None)``, typically ``DatasetMapper(is_train=False)``.
         num_workers: DataLoader worker processes.
         batch_size: images per batch (the last batch may be smaller).
+        on_bad_image: ``"error"`` or ``"skip"`` (a bad image is left out of the evaluation, which
+            states how many), see :mod:`maskrcnn_ext.data.bad_images`.
+        max_bad_fraction: with ``"skip"``, the fraction of the dataset's images that may prove bad
+            before the evaluation stops.
 
     Returns:
-        a ``DataLoader`` yielding ``list[dict]`` batches.
+        a :class:`BadImageLoader` (a ``DataLoader``) yielding ``list[dict]`` batches; its
+        ``bad_images`` report lists what was skipped.
     """
     rank, world_size = comm.get_rank(), comm.get_world_size()
     records = get_dataset_records(dataset)
     sampler = InferenceSampler(len(records), rank=rank, world_size=world_size)
-    return DataLoader(
-        MapDataset(records, mapper),
+    return BadImageLoader(
+        MapDataset(records, mapper, on_bad_image=on_bad_image, replace_bad=False),
         batch_sampler=BatchSampler(sampler, batch_size=batch_size, drop_last=False),
         num_workers=num_workers,
         collate_fn=_trivial_collate,
+        bad_images=BadImageReport(on_bad_image=on_bad_image, max_bad_fraction=max_bad_fraction,
+                                  num_images=len(records), purpose="evaluation"),
     )

@@ -24,7 +24,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DROP_REASONS", "DatasetError", "load_coco_json", "register_coco_instances"]
 
-# Reasons under which an annotation (or one of its polygons) is dropped, in summary order.
+# Reasons under which an annotation (or one of its polygons) is dropped, in summary order. Each drop
+# counts once, under its most specific reason: an annotation whose polygons all fail the same way
+# counts under that reason, "no valid polygon left" only when they fail in different ways.
 DEGENERATE_BOX = "degenerate box"
 SHORT_POLYGON = "polygon < 3 points"
 ODD_POLYGON = "odd coordinate count"
@@ -113,17 +115,27 @@ def _convert_bbox(bbox: Any) -> list[float] | None:
     return [x, y, x + w, y + h]
 
 
+def _polygon_problem(poly: Any) -> str | None:
+    """Why a polygon is unusable, or None."""
+    if not isinstance(poly, (list, tuple)) or len(poly) % 2 != 0:
+        return ODD_POLYGON
+    if len(poly) < 6:
+        return SHORT_POLYGON
+    if not all(_is_finite_number(v) for v in poly):
+        return BAD_COORDINATE
+    return None
+
+
 def _clean_polygons(polygons: list, drops: Counter) -> list[list[float]]:
-    kept = []
-    for poly in polygons:
-        if not isinstance(poly, (list, tuple)) or len(poly) % 2 != 0:
-            drops[ODD_POLYGON] += 1
-        elif len(poly) < 6:
-            drops[SHORT_POLYGON] += 1
-        elif not all(_is_finite_number(v) for v in poly):
-            drops[BAD_COORDINATE] += 1
-        else:
-            kept.append([float(v) for v in poly])
+    """The usable polygons; the others are counted in ``drops``, or, when none is left, the whole
+    annotation is, once (see ``DROP_REASONS``)."""
+    problems = [_polygon_problem(poly) for poly in polygons]
+    kept = [[float(v) for v in poly] for poly, problem in zip(polygons, problems) if problem is None]
+    if kept:
+        drops.update(problem for problem in problems if problem is not None)
+    else:
+        distinct = set(problems)
+        drops[distinct.pop() if len(distinct) == 1 else NO_VALID_POLYGON] += 1
     return kept
 
 
@@ -163,12 +175,18 @@ def _convert_segmentation(
         return True, {"size": [height, width], "counts": counts}
     if isinstance(seg, list):
         polygons = _clean_polygons(seg, drops)
-        if not polygons:
-            drops[NO_VALID_POLYGON] += 1
+        if not polygons:  # counted by _clean_polygons
             return False, None
         return True, polygons
     drops[BAD_RLE] += 1
     return False, None
+
+
+def _describe_ids(ids: list[int], shown: int = 8) -> str:
+    """``[3, 7]``, or for many ids their count, range and first few: a message stays one line long."""
+    if len(ids) <= shown:
+        return str(ids)
+    return f"{len(ids)} ids from {ids[0]} to {ids[-1]}: {', '.join(map(str, ids[:shown]))}, ..."
 
 
 def _category_mapping(coco: COCO) -> tuple[dict[int, int], list[str]]:
@@ -184,7 +202,7 @@ def _convert_annotation(
     if cat not in id_map:
         raise DatasetError(
             f"{json_file}: annotation id {ann.get('id')} has category_id {cat}, which is not listed "
-            f"in 'categories' (known ids: {sorted(id_map)})"
+            f"in 'categories' (known ids: {_describe_ids(sorted(id_map))})"
         )
     box = _convert_bbox(ann.get("bbox"))
     if box is None:

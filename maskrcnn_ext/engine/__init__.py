@@ -4,12 +4,21 @@ from __future__ import annotations
 from .checkpoint import Checkpointer
 from .defaults import default_argument_parser, default_setup
 from .events import ConsoleWriter, EventStorage, EventWriter, JSONWriter, TensorboardWriter, get_event_storage
-from .hooks import EvalHook, IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter, flatten_results
+from .hooks import (
+    BadImageSummary,
+    EvalHook,
+    IterationTimer,
+    LRScheduler,
+    PeriodicCheckpointer,
+    PeriodicWriter,
+    flatten_results,
+)
 from .launch import create_ddp_model, launch
 from .lr_scheduler import LRMultiplier, WarmupParamScheduler, warmup_multistep
 from .trainer import HookBase, SimpleTrainer, TrainerBase
 
 __all__ = [
+    "BadImageSummary",
     "Checkpointer",
     "ConsoleWriter",
     "EvalHook",

@@ -36,7 +36,18 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
         action="store_true",
         help="resume from the last checkpoint in the output directory when there is one",
     )
-    parser.add_argument("--eval-only", action="store_true", help="evaluate the loaded weights and exit")
+    parser.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="evaluate the weights (train.init_checkpoint, or with --resume the run's last checkpoint) and exit; "
+        "writes into a directory of its own, <train.output_dir>/eval/<weights name>, never into the run's",
+    )
+    parser.add_argument(
+        "--eval-output",
+        default=None,
+        metavar="DIR",
+        help="with --eval-only: the directory to write the evaluation into instead (not a training run's)",
+    )
     parser.add_argument(
         "--deterministic",
         action="store_true",
@@ -107,14 +118,16 @@ def _seed(cfg_seed: Any, rank: int) -> int:
     return seed + rank
 
 
-def default_setup(cfg: Any, args: argparse.Namespace) -> None:
+def default_setup(cfg: Any, args: argparse.Namespace, *, output_dir: str | None = None) -> None:
     """Prepare the run directory and this process: logging, config copies, environment, seed.
 
     Args:
         cfg: the loaded config; uses ``cfg.train.output_dir`` and ``cfg.train.seed``.
         args: the parsed arguments of :func:`default_argument_parser`.
+        output_dir: where the log, the config copies and ``env.txt`` go instead of
+            ``cfg.train.output_dir`` (an evaluation's own directory).
     """
-    output_dir = str(cfg.train.output_dir)
+    output_dir = str(cfg.train.output_dir if output_dir is None else output_dir)
     rank = comm.get_rank()
     if comm.is_main_process():
         os.makedirs(output_dir, exist_ok=True)

@@ -43,7 +43,7 @@ def get_event_storage() -> EventStorage:
 
 
 class EventStorage:
-    """Per-iteration scalars, plus evaluation results as whole rows.
+    """Per-iteration scalars, plus evaluation results and other records (e.g. a data summary) as whole rows.
 
     Args:
         start_iter: the iteration the first scalars belong to.
@@ -55,6 +55,7 @@ class EventStorage:
         self._latest: dict[str, tuple[float, int]] = {}
         self._smoothing_hints: dict[str, bool] = {}
         self.eval_rows: list[dict[str, Any]] = []
+        self.other_rows: list[dict[str, Any]] = []
 
     def put_scalar(self, name: str, value: float | torch.Tensor, smoothing_hint: bool = True) -> None:
         """Record ``value`` under ``name`` at the current iteration.
@@ -82,6 +83,19 @@ class EventStorage:
         """
         iteration = self.iter if iteration is None else iteration
         self.eval_rows.append({"iteration": iteration, **{k: float(v) for k, v in results.items()}})
+
+    def put_row(self, kind: str, values: Mapping[str, Any], *, iteration: int | None = None) -> None:
+        """Record a row of another type than ``train`` or ``eval``, written as it is to ``metrics.jsonl``.
+
+        Args:
+            kind: the row's ``type``, e.g. ``"data"``; readers of train and eval rows pass over it.
+            values: JSON-serialisable values (lists and strings too).
+            iteration: the iteration the row is labelled with; the current one by default.
+        """
+        if kind in ("train", "eval"):
+            raise ValueError(f"put_row is for other row types than train and eval, got {kind!r}")
+        iteration = self.iter if iteration is None else iteration
+        self.other_rows.append({"type": kind, "iteration": iteration, **values})
 
     def history(self, name: str) -> HistoryBuffer:
         """All values of ``name``; ``.median(n)``/``.avg(n)`` summarise the last ``n``.
@@ -151,6 +165,7 @@ class _IncrementalWriter(EventWriter):
         self._window_size = window_size
         self._last_written_iter = -1
         self._eval_rows_written = 0
+        self._other_rows_written = 0
 
     def _new_scalars(self, storage: EventStorage) -> dict[int, dict[str, float]]:
         """Scalars put since the previous write, grouped by iteration."""
@@ -167,9 +182,15 @@ class _IncrementalWriter(EventWriter):
         self._eval_rows_written = len(storage.eval_rows)
         return rows
 
+    def _new_other_rows(self, storage: EventStorage) -> list[dict[str, Any]]:
+        rows = storage.other_rows[self._other_rows_written :]
+        self._other_rows_written = len(storage.other_rows)
+        return rows
+
 
 class JSONWriter(_IncrementalWriter):
-    """Append one JSON object per line: ``{"iteration", "type": "train", scalars...}`` and eval rows.
+    """Append one JSON object per line: ``{"iteration", "type": "train", scalars...}``, eval rows and the
+    storage's other rows (see :meth:`EventStorage.put_row`).
 
     Args:
         path: the ``metrics.jsonl`` file; opened in append mode so a resumed run continues it.
@@ -187,6 +208,8 @@ class JSONWriter(_IncrementalWriter):
             self._file.write(json.dumps({"iteration": iteration, "type": "train", **scalars}, sort_keys=True) + "\n")
         for row in self._new_eval_rows(storage):
             self._file.write(json.dumps({"type": "eval", **row}, sort_keys=True) + "\n")
+        for row in self._new_other_rows(storage):
+            self._file.write(json.dumps(row, sort_keys=True) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -233,6 +256,9 @@ def _format_lr(lr: float) -> str:
 class ConsoleWriter(EventWriter):
     """Log one progress line: iteration, ETA, losses, lr, iteration and data time, peak memory.
 
+    Losses and times are medians over the last ``window_size`` iterations; the first line is preceded
+    by one saying so.
+
     A write logs a line only when scalars were put since the previous line, for the newest iteration
     they belong to: the write at the end of training logs nothing after a completed run, and the last
     completed iteration's line after a failed one.
@@ -273,10 +299,12 @@ class ConsoleWriter(EventWriter):
             parts.append(f"loss: {total:.4g} ({detail})" if detail else f"loss: {total:.4g}")
         if "lr" in storage.histories():
             parts.append(f"lr: {_format_lr(storage.history('lr').latest())}")
-        for label, name in (("time", "time"), ("data", "data_time")):
-            value = self._median(storage, name)
-            if value is not None:
-                parts.append(f"{label}: {value:.4f}")
+        timing = [f"{label}: {value:.4f}" for label, value in
+                  (("time", self._median(storage, "time")), ("data", self._median(storage, "data_time")))
+                  if value is not None]
+        if timing:
+            # Medians, unlike the mean the end-of-training summary gives: say so where the numbers are.
+            parts.append("  ".join(timing) + f" (s/iter, medians of the last {self._window_size})")
         parts.append(f"max_mem: {_max_memory_mb():.0f}M")
         return "  ".join(parts)
 
@@ -284,5 +312,12 @@ class ConsoleWriter(EventWriter):
         storage = get_event_storage()
         newest = max((iteration for _, iteration in storage.latest().values()), default=-1)
         if newest > self._last_written_iter:
+            if self._last_written_iter < 0:
+                logger.info(_LINE_LEGEND, self._window_size)
             self._last_written_iter = newest
             logger.info(self.format_line(storage, newest))
+
+
+_LINE_LEGEND = ("Progress lines: loss, time and data are medians over the last %d iterations; time is one "
+                "training step (waiting for data included; evaluation and checkpointing not), data the wait "
+                "for its batch, eta the remaining iterations at the median time")

@@ -16,16 +16,29 @@ from .checkpoint import Checkpointer
 from .events import EventWriter
 from .trainer import HookBase
 
-__all__ = ["EvalHook", "IterationTimer", "LRScheduler", "PeriodicCheckpointer", "PeriodicWriter", "flatten_results"]
+__all__ = [
+    "BadImageSummary",
+    "EvalHook",
+    "IterationTimer",
+    "LRScheduler",
+    "PeriodicCheckpointer",
+    "PeriodicWriter",
+    "flatten_results",
+]
 
 logger = logging.getLogger(__name__)
 
 
 class IterationTimer(HookBase):
-    """Put the wall time of every iteration as ``time``; log the total at the end.
+    """Put the wall time of every step as ``time``; log the totals at the end.
+
+    Registered first, it times the other hooks' ``before_step`` and the step (with the wait for data),
+    not their ``after_step``: evaluations and checkpoints stay out of ``time``. The end-of-training
+    summary gives the run's wall time (everything included) and the mean and median of ``time``;
+    under load the mean can be several times the median that the progress lines show.
 
     Args:
-        warmup_iter: first iterations left out of the average (they include one-off setup costs).
+        warmup_iter: first iterations left out of the mean and median (they include one-off setup costs).
     """
 
     def __init__(self, warmup_iter: int = 3) -> None:
@@ -47,11 +60,15 @@ class IterationTimer(HookBase):
             return
         total = time.perf_counter() - self._train_start
         num_iter = self.trainer.iter - self.trainer.start_iter
-        logger.info("Total training time: %s for %d iterations", datetime.timedelta(seconds=int(total)), num_iter)
+        overall = f", {total / num_iter:.4f} s/iter" if num_iter > 0 else ""
+        logger.info("Total training time: %s for %d iterations%s (wall clock: steps, data, evaluation, "
+                    "checkpoints and logging)", datetime.timedelta(seconds=int(total)), num_iter, overall)
         timed = num_iter - self._warmup_iter
         if timed > 0:
-            seconds = self.trainer.storage.history("time").avg(timed)
-            logger.info("Average time per iteration after the first %d: %.4f s", self._warmup_iter, seconds)
+            history = self.trainer.storage.history("time")
+            logger.info("Step time after the first %d iterations (the progress lines' time, which is its median "
+                        "over their window; without evaluation and checkpoints): mean %.4f s, median %.4f s "
+                        "over %d iterations", self._warmup_iter, history.avg(timed), history.median(timed), timed)
 
 
 class LRScheduler(HookBase):
@@ -176,6 +193,27 @@ class EvalHook(HookBase):
     def after_train(self) -> None:
         if self.trainer.completed:
             self._evaluate(iteration=self.trainer.max_iter - 1)
+
+
+class BadImageSummary(HookBase):
+    """At the end of training with ``on_bad_image="skip"``, log which bad images the training loader
+    skipped and record them as a ``{"type": "data", ...}`` row (``bad_images_skipped``,
+    ``bad_image_draws``, ``bad_image_files``) for ``metrics.jsonl``.
+
+    The report is the trainer's loader's ``bad_images`` (see :func:`maskrcnn_ext.data.build_train_loader`);
+    a loader without one, or with ``"error"``, records nothing. After a completed run the ranks' reports
+    are merged; after a failed one, only this rank's is given, as another rank may be gone. Register
+    it before :class:`PeriodicWriter`.
+    """
+
+    def after_train(self) -> None:
+        report = getattr(self.trainer.data_loader, "bad_images", None)
+        if report is None or report.on_bad_image != "skip":
+            return
+        if self.trainer.completed:
+            report = report.gathered()
+        report.log_summary()
+        self.trainer.storage.put_row("data", report.summary(), iteration=max(self.trainer.iter - 1, 0))
 
 
 class PeriodicWriter(HookBase):

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from maskrcnn_ext.utils import comm
+
 __all__ = ["DatasetEvaluator", "DatasetEvaluators", "inference_on_dataset"]
 
 logger = logging.getLogger(__name__)
@@ -133,6 +135,10 @@ def inference_on_dataset(
     The model runs in eval mode under ``torch.no_grad()``; its previous train/eval mode is restored
     afterwards. Throughput excludes the first ``num_warmup`` batches (allocator and cudnn warm-up).
 
+    A loader with a ``bad_images`` report (those of :func:`~maskrcnn_ext.data.build_test_loader`) may
+    have left bad images out (``on_bad_image="skip"``): they are logged, and the results say how many
+    images were evaluated and how many skipped.
+
     Args:
         model: takes a list of input dicts, returns a list of output dicts.
         data_loader: iterable of batches (lists of input dicts).
@@ -141,8 +147,10 @@ def inference_on_dataset(
         num_warmup: leading batches left out of the timing.
 
     Returns:
-        ``evaluator.evaluate()`` plus ``{"inference": {"s_per_img": ...}}`` when images past the
-        warm-up were timed; ``{}`` when ``evaluator`` is None.
+        ``evaluator.evaluate()`` plus ``{"inference": {"images": n, "skipped_images": k, "s_per_img": s}}``
+        (all ranks' images; ``skipped_images`` only from a loader with a report, ``s_per_img`` only
+        when images past the warm-up were timed); ``{}`` when ``evaluator`` is None or on ranks other
+        than the main one in distributed evaluation.
     """
     total_batches = _loader_length(data_loader)
     logger.info("Start inference on %s batches", total_batches if total_batches is not None else "?")
@@ -175,12 +183,30 @@ def inference_on_dataset(
                 last_log = now
 
     _log_summary(done_images, timed_images, timed_s)
+    counts = _image_counts(data_loader, done_images)
     if evaluator is None:
         return {}
     results = evaluator.evaluate()
-    if results and timed_images:  # non-main ranks return {} and stay so
-        results = {**results, "inference": {"s_per_img": timed_s / timed_images}}
+    if results:  # non-main ranks return {} and stay so
+        timing = {"s_per_img": timed_s / timed_images} if timed_images else {}
+        results = {**results, "inference": {**counts, **timing}}
     return results
+
+
+def _image_counts(data_loader: Iterable, done_images: int) -> dict[str, int]:
+    """Images evaluated on all ranks and, from a loader that reports them, the bad ones it skipped
+    (logged here, on the main process). A collective: every rank must call it."""
+    counts = {"images": sum(comm.all_gather(done_images))}
+    report = getattr(data_loader, "bad_images", None)
+    if report is None:
+        return counts
+    report = report.gathered()
+    counts["skipped_images"] = len(report.files)
+    if report.on_bad_image == "skip" and comm.is_main_process():
+        report.log_summary()
+        if report.files:
+            logger.warning("The metrics of this evaluation are over the other %d images", counts["images"])
+    return counts
 
 
 def _estimate_total(total_batches: int | None, done_images: int, done_batches: int) -> int | None:

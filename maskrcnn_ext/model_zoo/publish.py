@@ -57,9 +57,12 @@ def _final_metrics(run_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
     if not path.is_file():
         raise ZooError(f"{run_dir} has no metrics.jsonl; publish needs the run's final evaluation")
     train, evals = read_metrics(path)
+    if not evals:  # a run trained without a final evaluation, evaluated afterwards by --eval-only
+        evals = _final_checkpoint_evaluation(run_dir)
     if not evals:
-        raise ZooError(f"{path} has no evaluation row; evaluate the run first "
-                       "(train_net.py --eval-only ... writes one)")
+        raise ZooError(f"{path} has no evaluation row and {run_dir / 'eval'} no evaluation of {FINAL_CHECKPOINT}; "
+                       f"evaluate it first (train_net.py --config-file {run_dir / 'config.yaml'} --eval-only "
+                       f"train.init_checkpoint={run_dir / FINAL_CHECKPOINT})")
     times = [row["time"] for row in train.values() if "time" in row]
     iterations = max(train) + 1 if train else None
     timing = {}
@@ -72,6 +75,17 @@ def _final_metrics(run_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
         if seconds is not None:
             final["inference/s_per_img"] = seconds
     return final, timing
+
+
+def _final_checkpoint_evaluation(run_dir: Path) -> dict[int, dict[str, float]]:
+    """The latest ``--eval-only`` row of the run's final checkpoint (``run_dir/eval/model_final*/``)."""
+    found = sorted((run_dir / "eval").glob(f"{Path(FINAL_CHECKPOINT).stem}*/metrics.jsonl"),
+                   key=lambda p: p.stat().st_mtime)
+    for metrics in reversed(found):
+        evals = read_metrics(metrics)[1]
+        if evals:
+            return {0: evals[max(evals)]}
+    return {}
 
 
 def _logged_inference_time(log: Path) -> float | None:

@@ -58,3 +58,15 @@ def test_unknown_override_key_suggests_the_closest():
     cfg = LazyConfig.load(str(REPO / "configs/Shapes/mask_rcnn_R_18_FPN_tiny.py"))
     with pytest.raises(KeyError, match="train.max_iter"):
         LazyConfig.apply_overrides(cfg, ["train.max_iters=5"])
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
+def test_one_bad_image_policy_for_both_loaders(path):
+    cfg = LazyConfig.load(str(path))
+    assert (cfg.dataloader.on_bad_image, cfg.dataloader.max_bad_fraction) == ("error", 0.05)
+    both = LazyConfig.apply_overrides(cfg, ["dataloader.on_bad_image=skip", "dataloader.max_bad_fraction=0.2"])
+    for loader in (both.dataloader.train, both.dataloader.test):
+        assert (loader.on_bad_image, loader.max_bad_fraction) == ("skip", 0.2)
+    # One loader only, as `dataloader.train.on_bad_image="skip"` asks.
+    train_only = LazyConfig.apply_overrides(LazyConfig.load(str(path)), ["dataloader.train.on_bad_image=skip"])
+    assert (train_only.dataloader.train.on_bad_image, train_only.dataloader.test.on_bad_image) == ("skip", "error")

@@ -87,16 +87,17 @@ def test_records_values_mapping_and_drop_counts(tmp_path, caplog):
         assert stats == {
             "images": 2,
             "instances": 4,
+            # Each drop once: annotation 5 (its only polygon has 2 points) and annotation 6's second
+            # polygon under "< 3 points", annotation 7 (its only polygon is odd) under "odd".
             "dropped": {
                 "degenerate box": 1,
                 "polygon < 3 points": 2,
-                "no valid polygon left": 2,
                 "odd coordinate count": 1,
             },
         }
         assert (
             "dataset toy_coco_load: 2 images, 4 instances, dropped: degenerate box 1, polygon < 3 points 2, "
-            "odd coordinate count 1, no valid polygon left 2" in caplog.text
+            "odd coordinate count 1\n" in caplog.text
         )
         meta = MetadataCatalog.get("toy_coco_load")
         assert meta.thing_classes == ["cat", "dog"]
@@ -113,6 +114,25 @@ def test_empty_segmentation_dropped_only_when_masks_required(tmp_path):
     assert stats["dropped"] == {"empty segmentation": 1}
     (ann,) = load_coco_json(path, str(tmp_path), require_masks=False)[0]["annotations"]
     assert "segmentation" not in ann and ann["area"] == 4.0
+
+
+def test_an_annotation_whose_polygons_fail_in_different_ways_counts_once(tmp_path):
+    anns = [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [0, 0, 4, 4], "iscrowd": 0,
+             "segmentation": [[0, 0, 4, 0], [0, 0, 4, 0, 4]]},  # 2 points; odd count
+            {"id": 2, "image_id": 1, "category_id": 3, "bbox": [0, 0, 4, 4], "iscrowd": 0,
+             "segmentation": [[0, 0, 4, 0], [1, 1, 2, 2]]}]  # 2 points twice: one drop, one reason
+    stats: dict = {}
+    assert load_coco_json(_toy_json(tmp_path, annotations=anns), str(tmp_path), stats=stats)[0]["annotations"] == []
+    assert stats["dropped"] == {"no valid polygon left": 1, "polygon < 3 points": 1}
+
+
+def test_unknown_category_among_many_lists_count_range_and_first_ids(tmp_path):
+    categories = [{"id": i, "name": f"c{i}"} for i in range(1, 91) if i % 9]  # 80 ids from 1 to 89
+    anns = [{"id": 5, "image_id": 1, "category_id": 9, "bbox": [0, 0, 2, 2], "segmentation": [], "iscrowd": 0}]
+    path = _toy_json(tmp_path, annotations=anns, categories=categories)
+    with pytest.raises(ValueError) as info:
+        load_coco_json(path, str(tmp_path))
+    assert str(info.value).endswith("(known ids: 80 ids from 1 to 89: 1, 2, 3, 4, 5, 6, 7, 8, ...)")
 
 
 def test_unknown_category_names_file_annotation_and_category(tmp_path):

@@ -1,7 +1,7 @@
 import os
 
 import pytest
-from e2e_helpers import load_train_net
+from e2e_helpers import TINY, load_train_net, run_train_net
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +20,11 @@ def datasets_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def train_net():
     return load_train_net()
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, datasets_root, train_net):
+    """The tiny config trained once (30 iterations): its directory and final results."""
+    out = tmp_path_factory.mktemp("tiny_run")
+    results = run_train_net(train_net, "--config-file", TINY, f"train.output_dir={out}")
+    return out, results

@@ -87,16 +87,19 @@ def test_torchrun_evaluation_gathers_every_rank_and_matches_one_process(one_proc
     done = torchrun(tmp_path, "--config-file", CHECK, "--eval-only", f"train.output_dir={tmp_path}",
                     f"train.init_checkpoint={single / 'model_final.pth'}", "train.vis_num_images=0")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "on 16 images" in (tmp_path / "log.txt").read_text()  # 8 per rank, gathered on rank 0
+    eval_dir = tmp_path / "eval" / "model_final"  # the evaluation's own directory, named by rank 0
+    assert [p.name for p in tmp_path.iterdir()] == ["eval"] and [p.name for p in eval_dir.parent.iterdir()] == [
+        "model_final"]
+    assert "on 16 images" in (eval_dir / "log.txt").read_text()  # 8 per rank, gathered on rank 0
 
     def predictions(run_dir):
         rows = json.loads((run_dir / "inference" / "coco_instances_results.json").read_text())
         return sorted(rows, key=lambda r: (r["image_id"], -r["score"], r["bbox"]))
 
-    ours, theirs = predictions(tmp_path), predictions(single)
+    ours, theirs = predictions(eval_dir), predictions(single)
     assert len(ours) == len(theirs) and {r["image_id"] for r in ours} == {r["image_id"] for r in theirs}
     assert [r["score"] for r in ours] == pytest.approx([r["score"] for r in theirs], abs=1e-5)
-    gathered = json.loads((tmp_path / "inference" / "coco_eval_metrics.json").read_text())
+    gathered = json.loads((eval_dir / "inference" / "coco_eval_metrics.json").read_text())
     for task in ("bbox", "segm"):
         assert gathered[task] == pytest.approx(results[task], abs=1e-9), task
 

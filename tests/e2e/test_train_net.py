@@ -3,19 +3,12 @@ import math
 
 import pytest
 import torch
-from e2e_helpers import TINY, eval_rows, run_train_net, train_rows
+from e2e_helpers import TINY, eval_rows, read_metrics, run_train_net, train_rows
 
 from maskrcnn_ext.config import LazyConfig
 from maskrcnn_ext.engine.trainer import SimpleTrainer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, datasets_root, train_net):
-    out = tmp_path_factory.mktemp("tiny_run")
-    results = run_train_net(train_net, "--config-file", TINY, f"train.output_dir={out}")
-    return out, results
 
 
 def test_training_lowers_the_loss_and_evaluates(trained_run):
@@ -47,6 +40,11 @@ def test_eval_only_reproduces_the_final_evaluation(trained_run, tmp_path, train_
                           f"train.init_checkpoint={out / 'model_final.pth'}", "train.vis_num_images=0")
     for task in ("bbox", "segm"):
         assert again[task]["AP"] == pytest.approx(results[task]["AP"], abs=1e-9)
+    # Everything it wrote is in its own directory, named after the weights.
+    assert [p.name for p in tmp_path.iterdir()] == ["eval"]
+    (row,) = read_metrics(tmp_path / "eval" / "model_final")
+    assert row["iteration"] == 29 and row["weights"] == str(out / "model_final.pth")
+    assert row["bbox/AP"] == pytest.approx(results["bbox"]["AP"], abs=1e-9)
 
 
 def killed_at(iteration: int, step=SimpleTrainer.run_step):

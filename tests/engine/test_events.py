@@ -132,6 +132,34 @@ def test_console_line():
     # 280 iterations left at the median 0.4 s = 112 s.
     assert re.fullmatch(
         r"iter: 120/400  eta: 0:01:52  loss: 2\.5 \(loss_box: 0\.5, loss_cls: 2\)  lr: 0\.0200  "
-        r"time: 0\.4000  data: 0\.0020  max_mem: \d+M",
+        r"time: 0\.4000  data: 0\.0020 \(s/iter, medians of the last 3\)  max_mem: \d+M",
         line,
     ), line
+
+
+def test_console_writer_explains_its_columns_once(caplog):
+    writer = ConsoleWriter(max_iter=10, window_size=20)
+    with caplog.at_level("INFO", logger="maskrcnn_ext.engine.events"), EventStorage(0) as storage:
+        for i in range(3):
+            storage.iter = i
+            storage.put_scalar("time", 0.1)
+            writer.write()
+    legends = [r for r in caplog.records if r.getMessage().startswith("Progress lines:")]
+    assert len(legends) == 1 and "medians over the last 20 iterations" in legends[0].getMessage()
+    assert len(caplog.records) == 4  # the legend and one line per iteration
+
+
+def test_other_rows_are_written_as_they_are(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    writer = JSONWriter(str(path))
+    with EventStorage(4) as storage:
+        storage.put_scalar("loss_x", 1.0)
+        storage.put_row("data", {"bad_images_skipped": 2, "bad_image_files": ["a.png", "b.png"]})
+        writer.write()
+        writer.write()  # nothing new
+        with pytest.raises(ValueError, match="other row types than train and eval"):
+            storage.put_row("eval", {})
+    writer.close()
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rows == [{"iteration": 4, "type": "train", "loss_x": 1.0},
+                    {"type": "data", "iteration": 4, "bad_images_skipped": 2, "bad_image_files": ["a.png", "b.png"]}]

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
+from maskrcnn_ext.data import DatasetMapper, build_test_loader
 from maskrcnn_ext.evaluation import DatasetEvaluator, DatasetEvaluators, inference_on_dataset
 
 
@@ -56,7 +59,8 @@ def test_runs_in_eval_mode_without_grad_and_restores_train_mode():
     assert model.calls == [(False, False)] * 3
     assert evaluator.resets == 1
     assert evaluator.seen == [0, 1, 2, 3, 4]
-    assert results == {"dummy": {"AP": 5.0}}
+    # 3 batches, all within the warm-up: counted, not timed.
+    assert results == {"dummy": {"AP": 5.0}, "inference": {"images": 5}}
     assert torch.is_grad_enabled()
 
 
@@ -97,10 +101,28 @@ def test_dataset_evaluators_merge_and_reject_duplicate_tasks():
     first, second = RecordingEvaluator("a"), RecordingEvaluator("b")
     both = DatasetEvaluators([first, second])
     results = inference_on_dataset(RecordingModel(), make_loader([3]), both)
-    assert results == {"a": {"AP": 3.0}, "b": {"AP": 3.0}}
+    assert results == {"a": {"AP": 3.0}, "b": {"AP": 3.0}, "inference": {"images": 3}}
     assert first.resets == second.resets == 1
     with pytest.raises(ValueError, match="same task 'a'"):
         DatasetEvaluators([RecordingEvaluator("a"), RecordingEvaluator("a")]).evaluate()
+
+
+def test_images_a_skipping_loader_left_out_are_counted_and_logged(tmp_path, caplog):
+    records = []
+    for i in range(6):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(path)
+        records.append({"file_name": str(path), "image_id": i, "height": 8, "width": 8})
+    (tmp_path / "4.png").write_bytes((tmp_path / "4.png").read_bytes()[:40])  # truncated
+    loader = build_test_loader(dataset=records, mapper=DatasetMapper(is_train=False), batch_size=2,
+                               on_bad_image="skip", max_bad_fraction=0.2)
+    evaluator = RecordingEvaluator()
+    with caplog.at_level(logging.INFO, logger="maskrcnn_ext"):
+        results = inference_on_dataset(RecordingModel(), loader, evaluator)
+    assert evaluator.seen == [0, 1, 2, 3, 5]
+    assert results == {"dummy": {"AP": 5.0}, "inference": {"images": 5, "skipped_images": 1}}
+    assert "evaluation skipped 1 bad image file(s) of 6" in caplog.text and "4.png" in caplog.text
+    assert "The metrics of this evaluation are over the other 5 images" in caplog.text
 
 
 def test_base_evaluator_is_a_no_op():

@@ -115,3 +115,13 @@ def test_a_publish_that_fails_midway_leaves_no_unlisted_files(tmp_path, monkeypa
     with pytest.raises(OSError, match="disk full"):
         publish_run(make_run(tmp_path / "run"), tmp_path / "zoo", input_size=(64, 64))
     assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == []
+
+
+def test_a_run_evaluated_afterwards_by_eval_only_publishes_that_evaluation(tmp_path):
+    run = make_run(tmp_path / "run", evaluated=False)
+    eval_dir = run / "eval" / "model_final"
+    eval_dir.mkdir(parents=True)
+    row = {"type": "eval", "iteration": 9, "bbox/AP": 0.3, "segm/AP": 0.25, "weights": str(run / "model_final.pth")}
+    (eval_dir / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    entry = publish_run(run, tmp_path / "zoo", input_size=(64, 64))
+    assert (entry["box_ap"], entry["mask_ap"]) == (0.3, 0.25)

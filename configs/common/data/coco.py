@@ -9,6 +9,15 @@ from maskrcnn_ext.evaluation.coco_evaluation import COCOEvaluator
 
 dataloader = OmegaConf.create()
 
+# What an unreadable image (missing, truncated, or decoded at another size than annotated) does, in
+# training and evaluation alike (the loaders below read these two keys): "error" ends the run naming
+# the file; "skip" leaves it out (training draws another image, evaluation computes its metrics over
+# the rest and says how many it skipped), warns once per file and logs a summary, and still stops once
+# more than max_bad_fraction of a dataset's images (and more than one) prove bad. Check a new dataset
+# with `maskrcnn-ext validate-data`.
+dataloader.on_bad_image = "error"
+dataloader.max_bad_fraction = 0.05
+
 dataloader.train = L(build_train_loader)(
     dataset="coco_2017_train",
     mapper=L(DatasetMapper)(
@@ -21,15 +30,16 @@ dataloader.train = L(build_train_loader)(
     total_batch_size=16,
     num_workers=4,
     seed=0,
-    # "skip" logs an unreadable image and trains on another instead of ending the run (up to
-    # max_bad_fraction of the images tried); check a new dataset with `maskrcnn-ext validate-data`.
-    on_bad_image="error",
+    on_bad_image="${..on_bad_image}",
+    max_bad_fraction="${..max_bad_fraction}",
 )
 
 dataloader.test = L(build_test_loader)(
     dataset="coco_2017_val",
     mapper=L(DatasetMapper)(is_train=False, augmentations=[L(v2.Resize)(size=800, max_size=1333)]),
     num_workers=4,
+    on_bad_image="${..on_bad_image}",
+    max_bad_fraction="${..max_bad_fraction}",
 )
 
 # maxDets follows the model's detections per image (the config that imports this defines `model`).
