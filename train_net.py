@@ -130,28 +130,21 @@ def record_classes(cfg) -> None:
     write_run_classes(cfg.train.output_dir, classes)
 
 
-def load_for_evaluation(cfg, model, resume: bool) -> str:
-    """Load the run's last checkpoint (with ``--resume``) or ``train.init_checkpoint``, which must supply
-    every parameter: evaluating randomly initialised heads would report meaningless AP. Returns what
-    was loaded."""
-    weights = evaluation_weights(cfg.train.output_dir, cfg.train.init_checkpoint, resume=resume)
-    Checkpointer(model, cfg.train.output_dir, resolve_weights=resolve_checkpoint).load_weights(
-        weights).require_complete("--eval-only")
-    return weights
-
-
-def prepare_evaluation(cfg, args) -> str:
-    """``--eval-only``: the evaluation's own directory (``--eval-output``, else
+def prepare_evaluation(cfg, args) -> tuple[str, str]:
+    """``--eval-only``: the weights to evaluate (the run's last checkpoint with ``--resume``, else
+    ``train.init_checkpoint``) and the evaluation's own directory (``--eval-output``, else
     ``<train.output_dir>/eval/<weights name>``), where its results go too; the run's is only read."""
     weights = evaluation_weights(cfg.train.output_dir, cfg.train.init_checkpoint, resume=args.resume)
     eval_dir = evaluation_dir(cfg.train.output_dir, weights, explicit=getattr(args, "eval_output", None))
     cfg.dataloader.evaluator.output_dir = os.path.join(eval_dir, "inference")
-    return eval_dir
+    return weights, eval_dir
 
 
-def evaluate_only(cfg, model, resume: bool, eval_dir: str) -> dict:
-    """Load the weights, evaluate them and record the results as ``eval_dir/metrics.jsonl``."""
-    weights = load_for_evaluation(cfg, model, resume)
+def evaluate_only(cfg, model, weights: str, eval_dir: str) -> dict:
+    """Load ``weights``, which must supply every parameter (randomly initialised heads would report
+    meaningless AP), evaluate them and record the results as ``eval_dir/metrics.jsonl``."""
+    Checkpointer(model, cfg.train.output_dir, resolve_weights=resolve_checkpoint).load_weights(
+        weights).require_complete("--eval-only")
     results = do_test(cfg, model)
     if comm.is_main_process():
         write_eval_row(eval_dir, flatten_results(results), weights=weights, run_dir=str(cfg.train.output_dir))
@@ -162,14 +155,14 @@ def evaluate_only(cfg, model, resume: bool, eval_dir: str) -> dict:
 def main(args) -> dict:
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
-    eval_dir = prepare_evaluation(cfg, args) if args.eval_only else None
+    weights, eval_dir = prepare_evaluation(cfg, args) if args.eval_only else (None, None)
     default_setup(cfg, args, output_dir=eval_dir)
     device = resolve_device(cfg.train.device)
     model = instantiate(cfg.model).to(device=device, dtype=resolve_dtype(cfg.train.get("dtype", "float32")))
     logger.info("Model:\n%s", model)
 
     if args.eval_only:
-        results = evaluate_only(cfg, model, args.resume, eval_dir)
+        results = evaluate_only(cfg, model, weights, eval_dir)
     else:
         trainer, eval_hook, start_iter = build_trainer(cfg, model, args.resume)
         record_classes(cfg)

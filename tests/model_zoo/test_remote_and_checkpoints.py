@@ -1,4 +1,5 @@
 """Zoo models over HTTP with a cache, init_checkpoint by name or URL, and what a load reports or refuses."""
+import argparse
 import importlib.util
 import json
 from pathlib import Path
@@ -87,7 +88,7 @@ def test_eval_only_refuses_a_checkpoint_that_leaves_heads_random(zoo, tmp_path):
     cfg.train.output_dir = str(tmp_path)
     cfg.train.init_checkpoint = str(next(zoo[0].glob("*.pth")))
     with pytest.raises(ValueError, match="--eval-only needs every parameter"):
-        train_net.load_for_evaluation(cfg, instantiate(cfg.model), resume=False)
+        train_net.evaluate_only(cfg, instantiate(cfg.model), cfg.train.init_checkpoint, str(tmp_path / "eval"))
     cfg.train.init_checkpoint = ""
     with pytest.raises(ValueError, match="--eval-only needs weights"):
-        train_net.load_for_evaluation(cfg, instantiate(cfg.model), resume=False)
+        train_net.prepare_evaluation(cfg, argparse.Namespace(resume=False, eval_output=None))

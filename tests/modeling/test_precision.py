@@ -9,6 +9,7 @@ import pytest
 import torch
 from modeling_toys import build_tiny_model, synthetic_input
 from torchvision.models.detection.image_list import ImageList
+from torchvision.ops import box_iou
 
 from maskrcnn_ext.config import LazyConfig, instantiate
 from maskrcnn_ext.layers.precision import autocast, resolve_amp_dtype
@@ -43,9 +44,12 @@ def test_bfloat16_inference_returns_float32_detections_close_to_float32():
     reduced = model.inference(batch)[0]["instances"]
     assert reduced["boxes"].dtype == reduced["scores"].dtype == torch.float32
     assert reduced["boxes"].shape == full["boxes"].shape
-    # An untrained model's near-tied scores may reorder; the best detection is the same.
-    assert torch.allclose(reduced["boxes"][0], full["boxes"][0], atol=1.0)
-    assert abs(float(reduced["scores"][0] - full["scores"][0])) < 0.02
+    # An untrained model's near-tied scores may reorder, so match by IoU: float32's best detection is
+    # found in bfloat16 at the same place, class and score.
+    iou = box_iou(full["boxes"][:1], reduced["boxes"])[0]
+    same = (iou > 0.95) & (reduced["classes"] == full["classes"][0])
+    assert same.any()
+    assert float((reduced["scores"][same] - full["scores"][0]).abs().min()) < 0.02
 
 
 def gradient_cosine(norm: str, seed: int) -> float:
@@ -78,7 +82,7 @@ def test_a_bfloat16_training_step_follows_the_float32_gradient(seed):
     assert gradient_cosine("FrozenBN", seed) > 0.99
 
 
-def test_training_batch_norm_from_scratch_loses_more_in_bfloat16():
+def test_a_bfloat16_step_with_batch_norm_trained_from_scratch_follows_the_gradient_more_loosely():
     # Training-mode BN subtracts the batch mean of the gradient, cancelling most of it in an untrained
     # net, so bfloat16's rounding weighs more: measured 0.985-0.992 over 3 seeds.
     assert gradient_cosine("BN", 0) > 0.97
