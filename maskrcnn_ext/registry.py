@@ -35,6 +35,9 @@ MASK_HEAD_REGISTRY.__doc__ = "Mask heads: pooled features (R, C, S, S) -> mask l
 MASKIOU_HEAD_REGISTRY = Registry("MASKIOU_HEAD")
 MASKIOU_HEAD_REGISTRY.__doc__ = "Mask-quality heads: RoI features + predicted mask -> predicted mask IoU per class (R, K)."
 
+KEYPOINT_HEAD_REGISTRY = Registry("KEYPOINT_HEAD")
+KEYPOINT_HEAD_REGISTRY.__doc__ = "Keypoint heads: pooled features (R, C, S, S) -> keypoint heatmap logits (R, K, M, M)."
+
 MASK_LOSS_REGISTRY = Registry("MASK_LOSS")
 MASK_LOSS_REGISTRY.__doc__ = "Mask losses, each naming its matching decoder: logits (R, K, M, M) -> loss."
 
@@ -49,6 +52,7 @@ ALL_REGISTRIES: tuple[Registry, ...] = (
     BOX_HEAD_REGISTRY,
     MASK_HEAD_REGISTRY,
     MASKIOU_HEAD_REGISTRY,
+    KEYPOINT_HEAD_REGISTRY,
     MASK_LOSS_REGISTRY,
     POOLER_REGISTRY,
 )

@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_METRICS: tuple[str, ...] = tuple(
     f"{task}/{name}" for task in ("bbox", "segm") for name in ("AP", "AP50", "AP75", "APs", "APm", "APl"))
+# COCO's keypoint metric has no small bucket.
+KEYPOINT_METRICS: tuple[str, ...] = tuple(f"keypoints/{name}" for name in ("AP", "AP50", "AP75", "APm", "APl"))
 MISSING = "–"
 WITHIN_SPREAD_FLAG = "~"
 _TOLERANCE = 1e-9
@@ -107,13 +109,19 @@ def _summarize_arm(name: str, runs: Sequence[Run], metrics: Sequence[str]) -> Ar
     return ArmSummary(name, evaluated, stats)
 
 
+def _default_metrics(runs: Sequence[Run]) -> list[str]:
+    has_keypoints = any(KEYPOINT_METRICS[0] in row for run in runs for row in run.evals.values())
+    return list(DEFAULT_METRICS) + (list(KEYPOINT_METRICS) if has_keypoints else [])
+
+
 def compare_runs(runs: Sequence[Run], metrics: Sequence[str] | None = None,
                  baseline: str | None = None) -> Comparison:
     """Aggregate the final eval row of each seed per arm, with deltas and config diffs.
 
     Args:
         runs: the runs, e.g. from :func:`load_runs`.
-        metrics: eval keys to report; None reports :data:`DEFAULT_METRICS` (absent ones blank).
+        metrics: eval keys to report; None reports :data:`DEFAULT_METRICS` (absent ones blank), and
+            :data:`KEYPOINT_METRICS` beside them when any run evaluated keypoints.
         baseline: arm to take deltas against (and diff configs with); None diffs vs the first arm.
 
     Returns:
@@ -124,7 +132,7 @@ def compare_runs(runs: Sequence[Run], metrics: Sequence[str] | None = None,
     """
     if metrics is not None:
         _check_metrics(metrics, runs)
-    metrics = list(metrics or DEFAULT_METRICS)
+    metrics = list(metrics or _default_metrics(runs))
     all_runs = group_by_arm(runs)
     arms = [a for a in (_summarize_arm(n, r, metrics) for n, r in all_runs.items()) if a is not None]
     names = [a.name for a in arms]

@@ -34,7 +34,8 @@ def _class_names(dataset: object) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.config import LazyConfig, instantiate
-    from maskrcnn_ext.utils.visualizer import draw_ground_truth, save_image
+    from maskrcnn_ext.data import MetadataCatalog
+    from maskrcnn_ext.utils.visualizer import draw_ground_truth, keypoint_connection_indices, save_image
 
     if args.num < 1:
         sys.stderr.write(f"browse-data: --num must be at least 1, got {args.num}\n")
@@ -48,12 +49,17 @@ def run(args: argparse.Namespace) -> int:
                          f"{type(e).__name__}: {e}\n")
         return 1
     names = _class_names(cfg.dataloader.train.dataset)
+    connections = []  # skeleton edges of a keypoint dataset, from its metadata
+    if isinstance(cfg.dataloader.train.dataset, str):
+        meta = MetadataCatalog.get(cfg.dataloader.train.dataset)
+        connections = keypoint_connection_indices(meta.get("keypoint_names"), meta.get("keypoint_connection_rules"))
     written = 0
     try:
         for sample in itertools.islice((s for batch in loader for s in batch), args.num):
             image = sample["image"].permute(1, 2, 0).numpy()
             path = os.path.join(args.output, f"{written:03d}_image{sample['image_id']}.png")
-            save_image(path, draw_ground_truth(image, sample["instances"], names))
+            save_image(path, draw_ground_truth(image, sample["instances"], names,
+                                               keypoint_connections=connections))
             written += 1
             logger.info("%s: %d instances, %dx%d", path, len(sample["instances"]["boxes"]), image.shape[1],
                         image.shape[0])

@@ -1,8 +1,14 @@
 """Datasets, COCO loading, the synthetic shapes dataset, mapping, sampling and loaders.
 
 Importing this package registers the shapes datasets (``shapes_train``, ``shapes_val``,
-``shapes_tiny_train``, ``shapes_tiny_val``; generated on first use) and the COCO 2017 names
-(read from the datasets root on first use).
+``shapes_tiny_train``, ``shapes_tiny_val``, the studies' splits, and ``shapes_kp_*`` with keypoints;
+generated on first use) and the COCO 2017 names (``coco_2017_*``, and ``keypoints_coco_2017_*`` for
+person keypoints; read from the datasets root on first use).
+
+Keypoints, where a dataset has them, follow COCO: each annotation's ``keypoints`` is a flat list of
+K ``(x, y, v)`` triplets in pixel indices (v: 0 unlabelled, 1 occluded, 2 visible), and the metadata
+holds ``keypoint_names``, ``keypoint_flip_map``, ``keypoint_connection_rules`` and
+``keypoint_oks_sigmas`` (:mod:`maskrcnn_ext.data.keypoints`).
 """
 
 from __future__ import annotations

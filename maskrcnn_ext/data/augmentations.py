@@ -20,9 +20,53 @@ from .copy_paste import PasteResult, cross_image_copy_paste, small_object_copy_p
 from .image_io import read_image
 from .mapper import CROWD_CLASS, annotations_to_targets
 
-__all__ = ["CrossImageCopyPaste", "SmallObjectCopyPaste"]
+__all__ = ["CrossImageCopyPaste", "RandomHorizontalFlip", "SmallObjectCopyPaste"]
 
 logger = logging.getLogger(__name__)
+
+
+class RandomHorizontalFlip(v2.Transform):
+    """Horizontal flip of the mapper's sample that also swaps left and right keypoints.
+
+    Image, boxes and masks flip as with ``v2.RandomHorizontalFlip``. Keypoints (the mapper's
+    ``keypoints``, continuous coordinates, and ``keypoint_visibility``) go to ``x' = W - x`` (a point
+    at the centre of pixel ``i`` lands at the centre of pixel ``W - 1 - i``) and then trade places
+    by ``flip_indices``: a left eye seen in a mirror is a right eye.
+
+    Args:
+        p: probability of flipping.
+        flip_indices: for each keypoint, the keypoint it becomes (e.g.
+            ``L(keypoint_flip_indices)(dataset=...)`` in a config); None for data without keypoints.
+    """
+
+    def __init__(self, *, p: float = 0.5, flip_indices: list[int] | None = None) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+        self.p = p
+        self.flip_indices = None if flip_indices is None else list(flip_indices)
+        self._flip = v2.RandomHorizontalFlip(p=1.0)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, flip_indices={self.flip_indices}"
+
+    def forward(self, *inputs: Any) -> Any:
+        sample = inputs[0] if len(inputs) == 1 else inputs
+        if torch.rand(()) >= self.p:
+            return sample
+        if not isinstance(sample, dict) or "keypoints" not in sample:
+            return self._flip(sample)
+        if self.flip_indices is None or len(self.flip_indices) != sample["keypoints"].shape[-2]:
+            raise ValueError(f"RandomHorizontalFlip needs flip_indices for the sample's "
+                             f"{sample['keypoints'].shape[-2]} keypoints, got {self.flip_indices}")
+        keypoints = sample["keypoints"]
+        flipped = self._flip({k: v for k, v in sample.items() if k != "keypoints"})
+        xy = keypoints.as_subclass(torch.Tensor).clone()
+        xy[..., 0] = keypoints.canvas_size[1] - xy[..., 0]
+        order = torch.tensor(self.flip_indices)
+        flipped["keypoints"] = tv_tensors.wrap(xy[:, order], like=keypoints)
+        flipped["keypoint_visibility"] = sample["keypoint_visibility"][:, order]
+        return flipped
 
 
 def _numpy_rng() -> np.random.Generator:

@@ -10,6 +10,7 @@ import os
 
 from .catalog import DatasetCatalog, MetadataCatalog
 from .coco import load_coco_json
+from .keypoints import COCO_PERSON_KEYPOINT_NAMES, COCO_PERSON_OKS_SIGMAS, infer_flip_map
 from .shapes import ENV_DATASETS, datasets_root
 
 __all__ = ["COCO_SPLITS", "register_builtin_coco"]
@@ -19,6 +20,9 @@ COCO_SPLITS = {
     "coco_2017_train": ("train2017", "annotations/instances_train2017.json"),
     "coco_2017_val": ("val2017", "annotations/instances_val2017.json"),
     "coco_2017_val_100": ("val2017", "annotations/instances_val2017_100.json"),
+    # COCO person keypoints: the person category only, with 17 keypoints per person
+    "keypoints_coco_2017_train": ("train2017", "annotations/person_keypoints_train2017.json"),
+    "keypoints_coco_2017_val": ("val2017", "annotations/person_keypoints_val2017.json"),
 }
 
 
@@ -41,3 +45,8 @@ def register_builtin_coco() -> None:
     for name, (image_dir, json_rel) in COCO_SPLITS.items():
         if name not in DatasetCatalog:
             DatasetCatalog.register(name, _coco_loader(name, image_dir, json_rel))
+        if name.startswith("keypoints_"):
+            # Known before the json is read, so that a config can build its flips from them.
+            MetadataCatalog.get(name).set(keypoint_names=list(COCO_PERSON_KEYPOINT_NAMES),
+                                          keypoint_flip_map=infer_flip_map(COCO_PERSON_KEYPOINT_NAMES),
+                                          keypoint_oks_sigmas=list(COCO_PERSON_OKS_SIGMAS))

@@ -19,6 +19,7 @@ from typing import Any
 from pycocotools.coco import COCO
 
 from maskrcnn_ext.data.catalog import DatasetCatalog, MetadataCatalog
+from maskrcnn_ext.data.keypoints import keypoint_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ NO_VALID_POLYGON = "no valid polygon left"
 EMPTY_SEGMENTATION = "empty segmentation"
 BAD_RLE = "malformed RLE"
 UNKNOWN_IMAGE = "unknown image id"
+BAD_KEYPOINTS = "malformed keypoints"
 DROP_REASONS = (
     DEGENERATE_BOX,
     SHORT_POLYGON,
@@ -44,6 +46,7 @@ DROP_REASONS = (
     EMPTY_SEGMENTATION,
     BAD_RLE,
     UNKNOWN_IMAGE,
+    BAD_KEYPOINTS,
 )
 
 
@@ -195,8 +198,16 @@ def _category_mapping(coco: COCO) -> tuple[dict[int, int], list[str]]:
     return {cid: i for i, cid in enumerate(cat_ids)}, names
 
 
+def _keypoints_ok(keypoints: Any, num_keypoints: int | None) -> bool:
+    """Whether a json ``keypoints`` list is K finite ``(x, y, v)`` triplets with v in {0, 1, 2}."""
+    if not isinstance(keypoints, list) or num_keypoints is None or len(keypoints) != 3 * num_keypoints:
+        return False
+    return all(_is_finite_number(v) for v in keypoints) and all(v in (0, 1, 2) for v in keypoints[2::3])
+
+
 def _convert_annotation(
-    ann: dict, image: dict, id_map: dict[int, int], json_file: str, drops: Counter, require_masks: bool
+    ann: dict, image: dict, id_map: dict[int, int], json_file: str, drops: Counter, require_masks: bool,
+    num_keypoints: int | None = None,
 ) -> dict | None:
     cat = ann.get("category_id")
     if cat not in id_map:
@@ -213,6 +224,9 @@ def _convert_annotation(
     )
     if not keep:
         return None
+    if "keypoints" in ann and not _keypoints_ok(ann["keypoints"], num_keypoints):
+        drops[BAD_KEYPOINTS] += 1
+        return None
     out = {
         "bbox": box,
         "bbox_mode": "XYXY_ABS",
@@ -222,6 +236,10 @@ def _convert_annotation(
     }
     if seg is not None:
         out["segmentation"] = seg
+    if "keypoints" in ann:
+        # Kept as in the json (pixel-index coordinates); the mapper converts them for the model.
+        out["keypoints"] = [float(v) for v in ann["keypoints"]]
+        out["num_keypoints"] = sum(1 for v in ann["keypoints"][2::3] if v > 0)
     return out
 
 
@@ -272,13 +290,18 @@ def load_coco_json(
     """Read a COCO instances json into dataset records.
 
     Category ids are mapped, in sorted order, to contiguous ids ``0..K-1``. Crowd annotations are
-    kept with ``iscrowd=1``. Image files are not checked here.
+    kept with ``iscrowd=1``. Image files are not checked here. Person-keypoint files (categories
+    listing ``keypoints``) give each annotation ``keypoints`` (the json's flat ``(x, y, v)`` list,
+    pixel-index coordinates) and ``num_keypoints`` (labelled ones, recounted); annotations whose
+    list is not K triplets of numbers with v in {0, 1, 2} are dropped as "malformed keypoints".
 
     Args:
         json_file: path of the COCO json.
         image_root: folder that the images' ``file_name`` entries are relative to.
         dataset_name: when given, ``thing_classes`` and ``thing_dataset_id_to_contiguous_id`` are
-            stored in ``MetadataCatalog.get(dataset_name)``.
+            stored in ``MetadataCatalog.get(dataset_name)``, and for keypoint files the keypoint
+            metadata (:func:`~maskrcnn_ext.data.keypoints.keypoint_metadata`) where the dataset's
+            metadata does not already state it.
         require_masks: drop annotations without segmentation (counted as "empty segmentation").
         stats: optional dict filled with ``images``, ``instances`` and ``dropped`` (reason -> count).
         allow_outside_root: accept file names that resolve outside ``image_root`` (through
@@ -297,6 +320,8 @@ def load_coco_json(
     data = _read_json(json_file)
     coco = _build_coco(data)
     id_map, names = _category_mapping(coco)
+    kp_meta = keypoint_metadata(data.get("categories", []))
+    num_keypoints = len(kp_meta["keypoint_names"]) if kp_meta else None
     drops: Counter = Counter()
     known_images = set(coco.imgs)
     drops[UNKNOWN_IMAGE] += sum(1 for a in data.get("annotations", []) if a.get("image_id") not in known_images)
@@ -306,7 +331,7 @@ def load_coco_json(
         record = _image_record(image, image_root, json_file, allow_outside_root)
         anns = []
         for ann in coco.imgToAnns.get(image["id"], []):
-            converted = _convert_annotation(ann, image, id_map, json_file, drops, require_masks)
+            converted = _convert_annotation(ann, image, id_map, json_file, drops, require_masks, num_keypoints)
             if converted is not None:
                 anns.append(converted)
         record["annotations"] = anns
@@ -318,7 +343,10 @@ def load_coco_json(
     if stats is not None:
         stats.update(images=len(records), instances=num_instances, dropped={k: v for k, v in drops.items() if v})
     if dataset_name is not None:
-        MetadataCatalog.get(dataset_name).set(thing_classes=names, thing_dataset_id_to_contiguous_id=id_map)
+        meta = MetadataCatalog.get(dataset_name)
+        meta.set(thing_classes=names, thing_dataset_id_to_contiguous_id=id_map)
+        # What the registrant stated (e.g. a flip map the names do not reveal, or sigmas) wins.
+        meta.set(**{k: v for k, v in kp_meta.items() if meta.get(k) is None})
     return records
 
 

@@ -31,6 +31,7 @@ from maskrcnn_ext.data.shapes_draw import (
     shape_mask,
     shape_radius,
 )
+from maskrcnn_ext.data.shapes_keypoints import image_keypoints, shapes_keypoint_category, shapes_keypoint_metadata
 from maskrcnn_ext.utils.file_io import atomic_file
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,16 @@ SHAPES_SPLITS: dict[str, tuple[str, int, int, dict[str, Any]]] = {
                                                           small_fraction=0.8)),
     "shapes_small_val": ("small_val", 200, 7, dict(min_size=192, max_size=224, max_instances=6,
                                                       small_fraction=0.8)),
+    # Keypoint R-CNN on shapes (shapes_keypoints.py): the ablation study's image sizes and shapes,
+    # with the centre of circles and the corners of the polygons as keypoints.
+    "shapes_kp_train": ("kp_train", 1000, 8, dict(min_size=128, max_size=160, max_instances=3,
+                                                   small_fraction=0.0, keypoints=True)),
+    "shapes_kp_val": ("kp_val", 200, 9, dict(min_size=128, max_size=160, max_instances=3,
+                                              small_fraction=0.0, keypoints=True)),
+    "shapes_kp_tiny_train": ("kp_tiny_train", 32, 10, dict(min_size=128, max_size=160, max_instances=3,
+                                                            small_fraction=0.0, keypoints=True)),
+    "shapes_kp_tiny_val": ("kp_tiny_val", 16, 11, dict(min_size=128, max_size=160, max_instances=3,
+                                                        small_fraction=0.0, keypoints=True)),
 }
 _MIN_VISIBLE_FRACTION = 0.5  # a new shape may hide at most half of any earlier one
 _MIN_VISIBLE_PIXELS = 16
@@ -85,8 +96,9 @@ def _sample_area(rng: np.random.Generator, height: int, width: int, small_fracti
 
 def _propose_shape(
     rng: np.random.Generator, height: int, width: int, small_fraction: float
-) -> tuple[int, np.ndarray]:
-    """Random class, size, position and rotation; returns (class index, bool mask (H, W))."""
+) -> tuple[int, np.ndarray, dict[str, Any]]:
+    """Random class, size, position and rotation; returns (class index, bool mask (H, W), geometry:
+    the ``center``, ``extent`` and ``angle`` it was drawn with)."""
     cls = int(rng.integers(len(CLASS_NAMES)))
     name = CLASS_NAMES[cls]
     extent = area_to_extent(name, _sample_area(rng, height, width, small_fraction))
@@ -96,7 +108,8 @@ def _propose_shape(
     radius = shape_radius(name, extent)
     center = (rng.uniform(radius, width - radius), rng.uniform(radius, height - radius))
     angle = 0.0 if name == "circle" else float(rng.uniform(0.0, 2.0 * math.pi))
-    return cls, shape_mask(name, center=center, extent=extent, angle=angle, height=height, width=width)
+    geometry = dict(center=center, extent=extent, angle=angle)
+    return cls, shape_mask(name, height=height, width=width, **geometry), geometry
 
 
 def _occludes_too_much(new: np.ndarray, visible: list[np.ndarray], full_areas: list[int]) -> bool:
@@ -109,18 +122,21 @@ def _occludes_too_much(new: np.ndarray, visible: list[np.ndarray], full_areas: l
 
 def _render_image(
     rng: np.random.Generator, params: dict[str, Any]
-) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
-    """Draw one image and return it with its (class index, visible mask) instances."""
+) -> tuple[np.ndarray, list[tuple[int, np.ndarray, list[float] | None]]]:
+    """Draw one image and return it with its (class index, visible mask, keypoints) instances; the
+    keypoints (see :func:`~maskrcnn_ext.data.shapes_keypoints.image_keypoints`) are None unless
+    ``params`` asks for them."""
     height, width = (int(v) for v in rng.integers(params["min_size"], params["max_size"] + 1, size=2))
     img = draw_background(rng, height, width)
     wanted = int(rng.integers(1, params["max_instances"] + 1))
     classes: list[int] = []
     visible: list[np.ndarray] = []
     full_areas: list[int] = []
+    geometries: list[dict[str, Any]] = []
     for _ in range(4 * wanted):
         if len(classes) == wanted:
             break
-        cls, mask = _propose_shape(rng, height, width, params["small_fraction"])
+        cls, mask, geometry = _propose_shape(rng, height, width, params["small_fraction"])
         full = int(np.count_nonzero(mask))
         if full < _MIN_VISIBLE_PIXELS or _occludes_too_much(mask, visible, full_areas):
             continue
@@ -130,12 +146,19 @@ def _render_image(
         classes.append(cls)
         visible.append(mask)
         full_areas.append(full)
-    return img, list(zip(classes, visible))
+        geometries.append(geometry)
+    keypoints: list = [None] * len(classes)
+    if params.get("keypoints"):
+        keypoints = image_keypoints(classes, visible, geometries, height=height, width=width)
+    return img, list(zip(classes, visible, keypoints))
 
 
-def _annotation(ann_id: int, image_id: int, cls: int, mask: np.ndarray) -> dict[str, Any]:
+def _annotation(ann_id: int, image_id: int, cls: int, mask: np.ndarray,
+                keypoints: list[float] | None = None) -> dict[str, Any]:
     rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
     rle["counts"] = rle["counts"].decode("ascii")
+    extra = {} if keypoints is None else {"keypoints": keypoints,
+                                          "num_keypoints": sum(1 for v in keypoints[2::3] if v > 0)}
     return {
         "id": ann_id,
         "image_id": image_id,
@@ -144,6 +167,7 @@ def _annotation(ann_id: int, image_id: int, cls: int, mask: np.ndarray) -> dict[
         "bbox": [float(v) for v in mask_util.toBbox(rle)],
         "area": float(mask_util.area(rle)),
         "iscrowd": 0,
+        **extra,
     }
 
 
@@ -168,6 +192,7 @@ def generate_shapes(
     max_size: int = 320,
     max_instances: int = 6,
     small_fraction: float = 0.3,
+    keypoints: bool = False,
 ) -> str:
     """Generate (or reuse) one split of the shapes dataset.
 
@@ -182,6 +207,8 @@ def generate_shapes(
         min_size, max_size: range of image height and width (drawn independently), in pixels.
         max_instances: at most this many shapes per image (at least one is drawn).
         small_fraction: probability that a proposed shape targets the COCO "small" area bucket.
+        keypoints: also annotate keypoints (:mod:`~maskrcnn_ext.data.shapes_keypoints`); the images,
+            boxes and masks are those drawn without them.
 
     Returns:
         path of the COCO annotation json.
@@ -196,6 +223,8 @@ def generate_shapes(
         version=GENERATOR_VERSION, num_images=num_images, seed=seed, min_size=min_size,
         max_size=max_size, max_instances=max_instances, small_fraction=float(small_fraction),
     )  # fmt: skip
+    if keypoints:  # only then, so that the files of splits without keypoints stay as they were
+        params["keypoints"] = True
     split_dir = shapes_split_dir(root, split)
     json_path = os.path.join(split_dir, "annotations.json")
     if _params_match(json_path, params):
@@ -212,9 +241,12 @@ def generate_shapes(
         if not cv2.imwrite(os.path.join(image_dir, file_name), img[:, :, ::-1]):
             raise OSError(f"generate_shapes: could not write {os.path.join(image_dir, file_name)}")
         images.append({"id": i + 1, "file_name": file_name, "height": img.shape[0], "width": img.shape[1]})
-        for cls, mask in instances:
-            annotations.append(_annotation(len(annotations) + 1, i + 1, cls, mask))
+        for cls, mask, points in instances:
+            annotations.append(_annotation(len(annotations) + 1, i + 1, cls, mask, points))
     categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASS_NAMES)]
+    if keypoints:
+        for category in categories:
+            category.update(shapes_keypoint_category())
     info = {"description": "maskrcnn_ext synthetic shapes", "params": params}
     data = {"info": info, "images": images, "annotations": annotations, "categories": categories}
     with atomic_file(json_path, "w") as f:
@@ -274,4 +306,5 @@ def register_shapes(*, root: str | None = None, names: Iterable[str] = tuple(SHA
             json_file=os.path.join(split_dir, "annotations.json"),
             image_root=os.path.join(split_dir, "images"),
             evaluator_type="coco",
+            **(shapes_keypoint_metadata() if SHAPES_SPLITS[name][3].get("keypoints") else {}),
         )

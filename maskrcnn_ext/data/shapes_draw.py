@@ -18,6 +18,7 @@ __all__ = [
     "pick_contrasting_color",
     "shape_mask",
     "shape_radius",
+    "shape_vertices",
 ]
 
 CLASS_NAMES = ("circle", "square", "triangle", "lshape")
@@ -116,6 +117,12 @@ def _polygon(name: str, extent: float) -> np.ndarray:
     raise ValueError(f"unknown polygon shape '{name}'")
 
 
+def shape_vertices(name: str, *, center: tuple[float, float], extent: float, angle: float) -> np.ndarray:
+    """Vertices of a polygon shape as drawn by :func:`shape_mask`, ``(P, 2)`` float ``(x, y)`` in
+    pixel-index coordinates (pixel ``i``'s centre at ``i``), in the order of its outline."""
+    return _rotate(_polygon(name, extent), angle) + np.asarray(center)
+
+
 def shape_radius(name: str, extent: float) -> float:
     """Radius of the circle enclosing the shape, used to keep it inside the image."""
     return extent if name == "circle" else extent / math.sqrt(2.0)
@@ -140,7 +147,7 @@ def shape_mask(
     if name == "circle":
         cv2.circle(canvas, (int(round(center[0])), int(round(center[1]))), max(int(round(extent)), 1), 1, -1)
     else:
-        pts = _rotate(_polygon(name, extent), angle) + np.asarray(center)
+        pts = shape_vertices(name, center=center, extent=extent, angle=angle)
         cv2.fillPoly(canvas, [np.round(pts).astype(np.int32)], 1, lineType=cv2.LINE_8)
     return canvas.astype(bool)
 

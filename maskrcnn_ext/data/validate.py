@@ -17,6 +17,7 @@ from PIL import Image
 from .catalog import DatasetCatalog, MetadataCatalog
 from .coco import resolves_inside
 from .image_io import ImageReadError, read_image
+from .keypoints import keypoint_problems
 
 __all__ = ["KINDS", "Problem", "ValidationReport", "validate_coco_json", "validate_dataset"]
 
@@ -36,6 +37,10 @@ KINDS: dict[str, tuple[str, str]] = {
     "polygon_odd_coordinates": ("error", "polygon with an odd number of coordinates"),
     "rle_size_mismatch": ("error", "RLE size differs from the image size"),
     "file_outside_root": ("error", "file_name resolves outside the image root"),
+    "keypoints_wrong_count": ("error", "keypoints is not 3 values per keypoint of the category"),
+    "keypoint_outside_image": ("error", "a labelled keypoint lies outside the image"),
+    "keypoint_bad_visibility": ("error", "keypoint visibility outside {0, 1, 2}"),
+    "num_keypoints_mismatch": ("error", "num_keypoints differs from the labelled (v > 0) triplets"),
     "no_usable_annotations": ("warning", "image without any usable (non-crowd, valid) annotation"),
     "very_large_image": ("warning", "image larger than the pixel limit"),
 }
@@ -154,8 +159,12 @@ def _check_segmentation(seg: Any, size: tuple[int, int] | None, where: str, repo
     return False
 
 
-def _check_annotation(ann: dict, images: dict[Any, dict], categories: set, report: ValidationReport) -> bool:
-    """Report an annotation's problems; whether it is a usable non-crowd instance."""
+def _check_annotation(ann: dict, images: dict[Any, dict], categories: set, report: ValidationReport,
+                      keypoint_counts: dict[Any, int] | None = None) -> bool:
+    """Report an annotation's problems; whether it is a usable non-crowd instance.
+
+    ``keypoint_counts`` maps category ids to the number of keypoints their category names.
+    """
     where = f"annotation {ann.get('id')} (image {ann.get('image_id')})"
     if ann.get("image_id") not in images:
         report.add("annotation_unknown_image", where)
@@ -179,6 +188,10 @@ def _check_annotation(ann: dict, images: dict[Any, dict], categories: set, repor
         report.add("box_outside_image", where, f"bbox {bbox} in a {size[0]}x{size[1]} image")
     if "segmentation" in ann and not _check_segmentation(ann["segmentation"], size, where, report):
         usable = False
+    if "keypoints" in ann:
+        for kind, detail in keypoint_problems(ann, (keypoint_counts or {}).get(ann["category_id"]), size):
+            report.add(kind, where, detail)
+            usable = usable and kind not in ("malformed", "keypoints_wrong_count")
     return usable and not ann.get("iscrowd", 0)
 
 
@@ -209,12 +222,14 @@ def validate_coco_json(json_file: str, image_root: str, *, decode_images: bool =
     _unique_ids(images, "duplicate_image_id", "image", report)
     _unique_ids(annotations, "duplicate_annotation_id", "annotation", report)
     categories = {c.get("id") for c in data.get("categories", []) if isinstance(c, dict)}
+    keypoint_counts = {c.get("id"): len(c["keypoints"]) for c in data.get("categories", [])
+                       if isinstance(c, dict) and isinstance(c.get("keypoints"), list)}
     by_id = {i["id"]: i for i in images}
     usable: Counter = Counter()
     for ann in annotations:
         if not isinstance(ann, dict):
             report.add("malformed", "annotation", f"not an object: {ann!r}"[:80])
-        elif _check_annotation(ann, by_id, categories, report):
+        elif _check_annotation(ann, by_id, categories, report, keypoint_counts):
             usable[ann["image_id"]] += 1
     for image in images:
         _check_image(image, image_root, report, decode=decode_images, max_pixels=max_pixels,

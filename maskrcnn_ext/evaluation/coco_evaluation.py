@@ -1,9 +1,11 @@
-"""COCO box and mask AP with pycocotools, the reference implementation of the metric, or with
-faster-coco-eval, which gives the same numbers faster (see :mod:`.coco_backend`).
+"""COCO box, mask and keypoint AP with pycocotools, the reference implementation of the metric, or
+with faster-coco-eval, which gives the same numbers faster (see :mod:`.coco_backend`).
 
 Boxes are ranked by the model's ``scores`` and masks by its ``mask_scores`` (they differ when the
-mask-scoring head is on), so each task gets its own result list. AP values are fractions in [0, 1]
-as pycocotools computes them; a size bucket with no ground truth gives NaN.
+mask-scoring head is on), so each task gets its own result list; keypoints are ranked by ``scores``.
+AP values are fractions in [0, 1] as pycocotools computes them; a size bucket with no ground truth
+gives NaN. Keypoint AP uses COCO's keypoint settings: OKS instead of IoU, 20 detections per image,
+the medium and large buckets only.
 """
 from __future__ import annotations
 
@@ -12,9 +14,12 @@ import io
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
 
 from maskrcnn_ext.data.catalog import DatasetCatalog, MetadataCatalog
+from maskrcnn_ext.data.keypoints import keypoint_metadata
 from maskrcnn_ext.evaluation.coco_backend import coco_backend
 from maskrcnn_ext.evaluation.coco_results import (
     instances_to_coco_json,
@@ -31,6 +36,8 @@ __all__ = ["COCOEvaluator"]
 logger = logging.getLogger(__name__)
 
 _TASKS = ("bbox", "segm")
+_SUPPORTED_TASKS = ("bbox", "segm", "keypoints")
+_KEYPOINT_MAX_DETS = 20  # COCO's keypoint metric counts 20 detections per image
 # pycocotools' default buckets, in pixels² (bounds inclusive, as COCOeval applies them)
 _COCO_SIZE_RANGES = {"small": [0.0, 32.0**2], "medium": [32.0**2, 96.0**2], "large": [96.0**2, 1e10]}
 RESULTS_FILE = "coco_instances_results.json"
@@ -104,6 +111,9 @@ class COCOEvaluator(DatasetEvaluator):
             ``small/medium/large`` give ``APs/APm/APl``, other labels ``AP-area-<label>``.
         backend: ``"auto"`` (faster-coco-eval when installed, else pycocotools), ``"pycocotools"``
             or ``"faster_coco_eval"``; all give the same numbers.
+        kpt_oks_sigmas: K per-keypoint OKS sigmas for the ``keypoints`` task; None takes the
+            dataset metadata's ``keypoint_oks_sigmas``, or for a json of COCO's 17 person keypoints
+            COCO's sigmas.
     """
 
     def __init__(
@@ -117,11 +127,12 @@ class COCOEvaluator(DatasetEvaluator):
         distributed: bool = True,
         area_ranges: dict[str, list[float]] | None = None,
         backend: str = "auto",
+        kpt_oks_sigmas: Sequence[float] | None = None,
     ) -> None:
         tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
-        unknown = [t for t in tasks if t not in _TASKS]
+        unknown = [t for t in tasks if t not in _SUPPORTED_TASKS]
         if unknown:
-            raise ValueError(f"Unknown COCOEvaluator tasks {unknown}; supported: {list(_TASKS)}")
+            raise ValueError(f"Unknown COCOEvaluator tasks {unknown}; supported: {list(_SUPPORTED_TASKS)}")
         if max_dets_per_image < 1:
             raise ValueError(f"max_dets_per_image must be >= 1, got {max_dets_per_image}")
         self._tasks = tasks
@@ -143,7 +154,26 @@ class COCOEvaluator(DatasetEvaluator):
         self._dataset_to_contiguous = mapping
         self._contiguous_to_dataset_id = {c: d for d, c in mapping.items()}
         self._class_names = class_names
+        self._kpt_oks_sigmas = None
+        if "keypoints" in tasks:
+            self._kpt_oks_sigmas = self._resolve_sigmas(kpt_oks_sigmas, dataset_name)
         self.reset()
+
+    def _resolve_sigmas(self, sigmas: Sequence[float] | None, dataset_name: str | None) -> np.ndarray:
+        """The keypoint task's OKS sigmas: given, from the metadata, or COCO's for its person keypoints."""
+        json_meta = keypoint_metadata(self._coco_gt.dataset.get("categories", []))
+        if not json_meta:
+            raise ValueError(f"The keypoints task needs keypoint annotations, but no category of {self._json_file} "
+                             "lists 'keypoints'")
+        if sigmas is None and dataset_name is not None:
+            sigmas = MetadataCatalog.get(dataset_name).get("keypoint_oks_sigmas")
+        if sigmas is None:
+            sigmas = json_meta.get("keypoint_oks_sigmas")
+        num = len(json_meta["keypoint_names"])
+        if sigmas is None or len(sigmas) != num:
+            raise ValueError(f"The keypoints task needs {num} OKS sigmas (kpt_oks_sigmas=, or keypoint_oks_sigmas in "
+                             f"the dataset's metadata) for the keypoints of {self._json_file}; got {sigmas}")
+        return np.asarray(sigmas, dtype=np.float64)
 
     def reset(self) -> None:
         self._predictions: list[dict[str, Any]] = []
@@ -192,6 +222,9 @@ class COCOEvaluator(DatasetEvaluator):
             if task == "segm" and not any(p["has_masks"] for p in predictions):
                 logger.warning("No model output had masks: the segm task is not evaluated.")
                 continue
+            if task == "keypoints" and not any("keypoints" in r for r in results) and results:
+                logger.warning("No model output had keypoints: the keypoints task is not evaluated.")
+                continue
             out[task] = self._evaluate_task(task, task_results, img_ids)
         out["gt_counts"] = self._gt_counts(img_ids)
         self._write_json(METRICS_FILE, out)
@@ -234,6 +267,9 @@ class COCOEvaluator(DatasetEvaluator):
         coco_eval = self._backend.cocoeval(self._coco_gt, coco_dt, iouType=task)
         coco_eval.params.imgIds = list(img_ids)
         coco_eval.params.maxDets = [1, 10, self._max_dets]
+        if task == "keypoints":
+            coco_eval.params.maxDets = [_KEYPOINT_MAX_DETS]
+            coco_eval.params.kpt_oks_sigmas = self._kpt_oks_sigmas
         if self._area_ranges is not None:
             ranges = {"all": [0.0, 1e10], **self._area_ranges}
             coco_eval.params.areaRngLbl = list(ranges)
@@ -248,8 +284,9 @@ class COCOEvaluator(DatasetEvaluator):
         with _pycocotools_to_debug_log():
             coco_eval.evaluate()
             coco_eval.accumulate()
-        metrics = summary_metrics(coco_eval, self._max_dets)
-        per_category = per_category_ap(coco_eval, self._category_names(), self._max_dets)
+        max_dets = _KEYPOINT_MAX_DETS if task == "keypoints" else self._max_dets
+        metrics = summary_metrics(coco_eval, max_dets)
+        per_category = per_category_ap(coco_eval, self._category_names(), max_dets)
         logger.info("Per-category %s AP (in %%):\n%s", task, format_per_category_table(per_category))
         metrics.update(per_category)
         return metrics

@@ -37,7 +37,9 @@ def instances_to_coco_json(
     Returns:
         One dict per instance with ``image_id, category_id, bbox`` (XYWH) and ``score`` (the box
         score); when masks are present also ``segmentation`` (RLE, str counts) and ``mask_score``
-        (``mask_scores``, or ``scores`` when absent).
+        (``mask_scores``, or ``scores`` when absent); when ``keypoints`` (D, K, 3) ``(x, y, score)``
+        are present also ``keypoints``, COCO's flat list, with the continuous coordinates turned
+        into COCO's pixel indices (minus 0.5).
 
     Raises:
         ValueError: a predicted class is not one of the dataset's contiguous ids.
@@ -55,6 +57,11 @@ def instances_to_coco_json(
             )
         category_id = contiguous_to_dataset_id[cls]
         results.append({"image_id": image_id, "category_id": category_id, "bbox": box, "score": score})
+    if instances.get("keypoints") is not None:
+        keypoints = _to_numpy(instances["keypoints"]).astype(np.float64)  # (D, K, 3), a copy
+        keypoints[..., :2] -= 0.5
+        for result, points in zip(results, keypoints):
+            result["keypoints"] = points.reshape(-1).tolist()
     if instances.get("masks") is None:
         return results
     masks = _to_numpy(instances["masks"]).astype(np.uint8)
@@ -73,14 +80,19 @@ def task_results_for(results: list[dict[str, Any]], task: str) -> list[dict[str,
 
     Args:
         results: dicts from :func:`instances_to_coco_json`.
-        task: ``"bbox"`` (ranked by ``score``) or ``"segm"`` (ranked by ``mask_score``; instances
-            without a mask are left out).
+        task: ``"bbox"`` (ranked by ``score``), ``"segm"`` (ranked by ``mask_score``; instances
+            without a mask are left out) or ``"keypoints"`` (ranked by ``score``; instances without
+            keypoints are left out).
 
     Returns:
         COCO result dicts with a single ``score`` key, as pycocotools expects.
     """
     if task == "bbox":
         return [{k: r[k] for k in ("image_id", "category_id", "bbox", "score")} for r in results]
+    if task == "keypoints":
+        # Without a "bbox" key loadRes derives each result's box and area from its keypoints.
+        return [{k: r[k] for k in ("image_id", "category_id", "keypoints", "score")} for r in results
+                if "keypoints" in r]
     # Without a "bbox" key loadRes computes areas from the masks, as the segm metric requires.
     return [
         {"image_id": r["image_id"], "category_id": r["category_id"],

@@ -11,7 +11,13 @@ from torch import nn
 
 from ..data.catalog import DatasetCatalog, MetadataCatalog
 from ..data.image_io import read_image
-from ..utils.visualizer import draw_ground_truth, draw_instances, save_image
+from ..utils.visualizer import (
+    PREDICTED_KEYPOINT_THRESH,
+    draw_ground_truth,
+    draw_instances,
+    keypoint_connection_indices,
+    save_image,
+)
 
 __all__ = ["save_prediction_visualizations", "side_by_side"]
 
@@ -41,7 +47,9 @@ def save_prediction_visualizations(model: nn.Module, data_loader: Iterable[list[
     Returns:
         The paths written.
     """
-    class_names = MetadataCatalog.get(dataset_name).thing_classes
+    meta = MetadataCatalog.get(dataset_name)
+    class_names = meta.thing_classes
+    connections = keypoint_connection_indices(meta.get("keypoint_names"), meta.get("keypoint_connection_rules"))
     records = {r["image_id"]: r for r in DatasetCatalog.get(dataset_name)}
     written: list[str] = []
     was_training = model.training
@@ -53,9 +61,11 @@ def save_prediction_visualizations(model: nn.Module, data_loader: Iterable[list[
                     record = records[inputs["image_id"]]
                     image = read_image(record["file_name"])
                     picture = side_by_side(
-                        draw_ground_truth(image, record["annotations"], class_names),
+                        draw_ground_truth(image, record["annotations"], class_names,
+                                          keypoint_connections=connections),
                         draw_instances(image, outputs["instances"], class_names=class_names,
-                                       score_thresh=score_thresh))
+                                       score_thresh=score_thresh, keypoint_connections=connections,
+                                       keypoint_threshold=PREDICTED_KEYPOINT_THRESH))
                     stem = os.path.splitext(os.path.basename(record["file_name"]))[0]
                     written.append(os.path.join(out_dir, f"{stem}.png"))
                     save_image(written[-1], picture)

@@ -13,7 +13,7 @@ from ..data.classes import ClassInfo
 from ..data.image_io import ImageReadError, read_image
 from ..engine.predictor import Predictor
 from ..evaluation.coco_results import instances_to_coco_json
-from ..utils.visualizer import draw_instances, save_image
+from ..utils.visualizer import PREDICTED_KEYPOINT_THRESH, draw_instances, save_image
 
 __all__ = ["predict_images"]
 
@@ -57,7 +57,8 @@ def predict_images(model: nn.Module, cfg: Any, classes: ClassInfo | None, images
             continue
         instances = predictor(image)
         save_image(str(out_dir / f"{stems[path]}.png"),
-                   draw_instances(image, instances, class_names=names, score_thresh=score_thresh))
+                   draw_instances(image, instances, class_names=names, score_thresh=score_thresh,
+                                  keypoint_threshold=PREDICTED_KEYPOINT_THRESH))
         labels = {int(c) for c in instances["classes"].tolist()}
         results += instances_to_coco_json(instances, image_id, {c: classes.category_id(c) for c in labels})
         entries.append({"id": image_id, "file_name": str(path), "height": image.shape[0], "width": image.shape[1]})

@@ -1,4 +1,5 @@
-"""Draw predicted or ground-truth instances on images: translucent masks, contours, boxes, labels.
+"""Draw predicted or ground-truth instances on images: translucent masks, contours, boxes, labels,
+keypoints and their skeleton edges.
 
 All functions take and return ``uint8`` RGB arrays of shape (H, W, 3); the input is never modified.
 """
@@ -15,10 +16,14 @@ import pycocotools.mask as mask_util
 import torch
 from PIL import Image
 
-__all__ = ["color_for", "draw_ground_truth", "draw_instances", "save_image"]
+__all__ = ["PREDICTED_KEYPOINT_THRESH", "color_for", "draw_ground_truth", "draw_instances", "draw_keypoints",
+           "keypoint_connection_indices", "save_image"]
 
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+# Predicted keypoints are worth drawing when their heatmap's peak holds more than this share of the
+# softmax: far above the 1/3136 of a flat 56x56 map, so unsure ones (e.g. another class's slots) stay hidden.
+PREDICTED_KEYPOINT_THRESH = 0.05
 
 
 def color_for(index: int) -> tuple[int, int, int]:
@@ -60,6 +65,39 @@ def _draw_masks(canvas: np.ndarray, masks: np.ndarray, colors: list[tuple[int, i
         cv2.drawContours(canvas, contours, -1, colors[i], 1)
 
 
+def keypoint_connection_indices(names: Sequence[str] | None,
+                                rules: Sequence[Sequence[str]] | None) -> list[tuple[int, int]]:
+    """Skeleton edges given by keypoint name (a dataset's ``keypoint_connection_rules``) as pairs of
+    indices into ``names`` (its ``keypoint_names``); none when either is missing."""
+    index = {n: i for i, n in enumerate(names or [])}
+    return [(index[a], index[b]) for a, b, *_ in rules or [] if a in index and b in index]
+
+
+def draw_keypoints(canvas: np.ndarray, keypoints: np.ndarray, colors: Sequence[tuple[int, int, int]], *,
+                   connections: Sequence[tuple[int, int]] = (), threshold: float = 0.0) -> None:
+    """Draw keypoints, and the skeleton edges between drawn ones, onto ``canvas`` in place.
+
+    Args:
+        canvas: uint8 RGB (H, W, 3).
+        keypoints: ``(N, K, 3)`` ``(x, y, s)`` in continuous pixel coordinates (pixel ``i`` spans
+            ``[i, i + 1)``); ``s`` is a score or a visibility, and a keypoint is drawn when it
+            exceeds ``threshold``.
+        colors: one color per instance.
+        connections: skeleton edges as pairs of keypoint indices.
+        threshold: see ``keypoints``.
+    """
+    radius = max(1, _line_width(canvas) + 1)
+    for points, color in zip(keypoints, colors):
+        shown = points[:, 2] > threshold
+        pixel = [(int(np.floor(x)), int(np.floor(y))) for x, y in points[:, :2]]
+        for a, b in connections:
+            if shown[a] and shown[b]:
+                cv2.line(canvas, pixel[a], pixel[b], color, _line_width(canvas), cv2.LINE_AA)
+        for k in np.flatnonzero(shown):
+            cv2.circle(canvas, pixel[k], radius, (255, 255, 255), -1, cv2.LINE_AA)
+            cv2.circle(canvas, pixel[k], radius, color, 1, cv2.LINE_AA)
+
+
 def _draw_label(canvas: np.ndarray, text: str, x0: int, y0: int, color: tuple[int, int, int]) -> None:
     scale = max(0.4, min(canvas.shape[:2]) / 800)
     (tw, th), baseline = cv2.getTextSize(text, _FONT, scale, 1)
@@ -80,6 +118,9 @@ def _draw(
     colors: list[tuple[int, int, int]],
     masks: np.ndarray | None,
     alpha: float,
+    keypoints: np.ndarray | None = None,
+    connections: Sequence[tuple[int, int]] = (),
+    keypoint_threshold: float = 0.0,
 ) -> np.ndarray:
     canvas = image.copy()
     if masks is not None and len(masks):
@@ -92,6 +133,8 @@ def _draw(
         cv2.rectangle(canvas, (x0, y0), (x1, y1), color, width)
         if label:
             _draw_label(canvas, label, max(x0, 0), max(y0, 0), color)
+    if keypoints is not None and len(keypoints):
+        draw_keypoints(canvas, keypoints, colors, connections=connections, threshold=keypoint_threshold)
     return canvas
 
 
@@ -107,6 +150,8 @@ def draw_instances(
     score_thresh: float = 0.5,
     alpha: float = 0.5,
     color_by: str = "instance",
+    keypoint_connections: Sequence[tuple[int, int]] = (),
+    keypoint_threshold: float = 0.0,
 ) -> np.ndarray:
     """Draw instances (model-output contract, tensors or arrays) on an image.
 
@@ -118,6 +163,9 @@ def draw_instances(
         score_thresh: instances scoring below it are skipped.
         alpha: opacity of the mask fill, in [0, 1].
         color_by: ``"instance"`` (a distinct color each) or ``"class"`` (one color per class).
+        keypoint_connections: skeleton edges (pairs of keypoint indices) drawn between the
+            ``keypoints`` (D, K, 3) of each instance, when it has them.
+        keypoint_threshold: keypoints whose score (or visibility) is not above it are not drawn.
 
     Returns:
         A new uint8 (H, W, 3) array; ``image`` is left unchanged.
@@ -137,9 +185,12 @@ def draw_instances(
         for i in keep
     ]
     colors = [color_for(int(classes[i]) if color_by == "class" else int(k)) for k, i in enumerate(keep)]
+    keypoints = instances.get("keypoints")
     return _draw(
         image, boxes=boxes[keep], labels=labels, colors=colors,
         masks=None if masks is None else masks[keep], alpha=alpha,
+        keypoints=None if keypoints is None else _to_numpy(keypoints)[keep], connections=keypoint_connections,
+        keypoint_threshold=keypoint_threshold,
     )
 
 
@@ -160,6 +211,7 @@ def draw_ground_truth(
     class_names: Sequence[str],
     *,
     alpha: float = 0.5,
+    keypoint_connections: Sequence[tuple[int, int]] = (),
 ) -> np.ndarray:
     """Draw ground truth given as dataset-record annotations or as a model-input ``instances`` dict.
 
@@ -169,13 +221,16 @@ def draw_ground_truth(
             polygon or RLE ``segmentation``, ``iscrowd``), or ``{"boxes", "classes", "masks"}``.
         class_names: contiguous class id -> name.
         alpha: opacity of the mask fill.
+        keypoint_connections: skeleton edges between the labelled keypoints (a record's json
+            ``keypoints``, or the instances' ``keypoints``), as pairs of keypoint indices.
 
     Returns:
         A new uint8 (H, W, 3) array; crowd regions are labelled ``"<name> (crowd)"``.
     """
     _check_image(image)
     if isinstance(annotations, Mapping):
-        return draw_instances(image, annotations, class_names=class_names, alpha=alpha, color_by="instance")
+        return draw_instances(image, annotations, class_names=class_names, alpha=alpha, color_by="instance",
+                              keypoint_connections=keypoint_connections)
     height, width = image.shape[:2]
     boxes = np.array([a["bbox"] for a in annotations], dtype=np.float64).reshape(-1, 4)
     labels = [
@@ -189,7 +244,13 @@ def draw_ground_truth(
         else None
     )
     colors = [color_for(i) for i in range(len(annotations))]
-    return _draw(image, boxes=boxes, labels=labels, colors=colors, masks=masks, alpha=alpha)
+    keypoints = None
+    if annotations and all(a.get("keypoints") for a in annotations):
+        # json pixel indices -> continuous coordinates (the pixel's centre), as the models use
+        keypoints = np.array([a["keypoints"] for a in annotations], dtype=np.float64).reshape(len(annotations), -1, 3)
+        keypoints[..., :2] += 0.5
+    return _draw(image, boxes=boxes, labels=labels, colors=colors, masks=masks, alpha=alpha, keypoints=keypoints,
+                 connections=keypoint_connections)
 
 
 def save_image(path: str, image: np.ndarray) -> None:

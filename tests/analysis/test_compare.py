@@ -239,3 +239,17 @@ def test_same_arm_name_in_two_sweeps_is_pooled_with_a_warning(tmp_path, caplog):
     assert [r.arm for r in runs] == ["base", "base", "other"]  # a/base given twice, read once
     assert "Arm base pools the runs of" in caplog.text
     assert compare_runs(runs).arms[0].stats["bbox/AP"].n == 2
+
+
+def test_keypoint_ap_is_reported_beside_bbox_and_segm_when_runs_have_it(tmp_path):
+    keypoint_row = {"keypoints/AP": 0.25, "keypoints/AP50": 0.5, "keypoints/AP75": 0.2, "keypoints/APm": 0.3,
+                    "keypoints/APl": float("nan")}
+    write_run(tmp_path / "kp" / "seed0", [eval_row(30, 0.4, **keypoint_row)])
+    write_run(tmp_path / "kp" / "seed1", [eval_row(30, 0.4, **{**keypoint_row, "keypoints/AP": 0.35})])
+    comp = compare_runs(load_runs([tmp_path / "kp"]))
+    assert comp.metrics[-5:] == ["keypoints/AP", "keypoints/AP50", "keypoints/AP75", "keypoints/APm", "keypoints/APl"]
+    stat = comp.arms[0].stats["keypoints/AP"]
+    assert (stat.mean, stat.spread, stat.n) == (pytest.approx(0.30), pytest.approx(0.05), 2)
+    assert "keypoints/AP" in format_markdown(comp)
+    plain = compare_runs(load_runs([make_sweep(tmp_path / "plain")]))
+    assert not any(m.startswith("keypoints/") for m in plain.metrics)

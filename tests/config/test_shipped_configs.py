@@ -15,14 +15,17 @@ CONFIGS = sorted(p for root in [REPO / "configs", *(REPO / "projects").glob("*/c
                  and "Detectron2Bridge" not in p.parts)
 
 
-def tiny_batch(num_classes: int) -> list[dict]:
+def tiny_batch(num_classes: int, num_keypoints: int = 0) -> list[dict]:
     masks = torch.zeros(2, 64, 96, dtype=torch.bool)
     masks[0, 8:40, 10:42] = True
     masks[1, 30:60, 50:90] = True
     image = torch.randint(0, 255, (3, 64, 96), dtype=torch.uint8)
-    return [{"image": image, "height": 64, "width": 96, "image_id": 1,
-             "instances": {"boxes": torch.tensor([[10.0, 8.0, 42.0, 40.0], [50.0, 30.0, 90.0, 60.0]]),
-                           "classes": torch.tensor([0, num_classes - 1]), "masks": masks}}]
+    instances = {"boxes": torch.tensor([[10.0, 8.0, 42.0, 40.0], [50.0, 30.0, 90.0, 60.0]]),
+                 "classes": torch.tensor([0, num_classes - 1]), "masks": masks}
+    if num_keypoints:  # every keypoint at its box's centre, visible
+        centres = torch.tensor([[26.0, 24.0, 2.0], [70.0, 45.0, 2.0]])
+        instances["keypoints"] = centres[:, None, :].expand(2, num_keypoints, 3).clone()
+    return [{"image": image, "height": 64, "width": 96, "image_id": 1, "instances": instances}]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
@@ -33,10 +36,13 @@ def test_config_builds_and_trains_one_step(path):
     model = instantiate(cfg.model)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
-    losses = model(tiny_batch(cfg.model.roi_heads.num_classes))
+    keypoint_head = cfg.model.roi_heads.get("keypoint_head")
+    num_keypoints = keypoint_head.num_keypoints if keypoint_head is not None else 0
+    losses = model(tiny_batch(cfg.model.roi_heads.num_classes, num_keypoints))
     assert all(k.startswith("loss_") for k in losses)
     assert ("loss_mask" in losses) == (cfg.model.roi_heads.get("mask_head") is not None)
     assert ("loss_maskiou" in losses) == (cfg.model.roi_heads.get("maskiou_head") is not None)
+    assert ("loss_keypoint" in losses) == (keypoint_head is not None)
     total = sum(losses.values())
     assert torch.isfinite(total)
     optimizer.zero_grad()

@@ -70,6 +70,13 @@ def corrupt(root, json_file):
     images.append({"id": 102, "file_name": "crowd_only.png", "width": 20, "height": 20})
     add_ann(image_id=102, bbox=[1, 1, 5, 5], segmentation=[[1, 1, 6, 1, 6, 6, 1, 6]], iscrowd=1)
     add_image(103, "large.png", (200, 200))                            # very_large_image
+    for category in data["categories"]:                                # keypoint files name K = 2 keypoints
+        category["keypoints"] = ["tip", "tail"]
+    add_ann(keypoints=[1, 1, 2], num_keypoints=1)                      # keypoints_wrong_count
+    add_ann(keypoints=[1, 1, 2, 999, 1, 2], num_keypoints=2)           # keypoint_outside_image
+    add_ann(keypoints=[1, 1, 3, 0, 0, 0], num_keypoints=0)             # keypoint_bad_visibility
+    add_ann(keypoints=[1, 1, 2, 2, 2, 1], num_keypoints=1)             # num_keypoints_mismatch
+    add_ann(keypoints=[1, 1, 2, 0, 0, 0], num_keypoints=1)             # (a correct one: nothing)
     anns.append({k: v for k, v in add_ann().items() if k != "bbox"})   # malformed ...
     anns.pop(-2)                                                       # ... (only the copy without a bbox stays)
     (bad / "annotations.json").write_text(json.dumps(data))
@@ -103,7 +110,7 @@ def test_the_command_exits_non_zero_on_errors_and_prints_json(clean, broken, cap
     status = main(["validate-data", "--json", str(bad_json), "--image-root", str(bad_images),
                    "--max-pixels", str(MAX_PIXELS), "--output-json"])
     out = json.loads(capsys.readouterr().out)
-    assert status == 1 and out["counts"]["unreadable_image"] == 1 and out["num_errors"] == 14
+    assert status == 1 and out["counts"]["unreadable_image"] == 1 and out["num_errors"] == 18
     clean_status = main(["validate-data", "--json", json_file, "--image-root", str(root / "shapes" / "v" / "images"),
                          "--max-pixels", str(MAX_PIXELS)])
     assert clean_status == 0

@@ -176,6 +176,8 @@ def test_bad_arguments_have_clear_errors(coco_json, tmp_path):
     with pytest.raises(ValueError, match="exactly one"):
         COCOEvaluator(dataset_name="x", json_file=coco_json)
     with pytest.raises(ValueError, match="Unknown COCOEvaluator tasks"):
+        COCOEvaluator(json_file=coco_json, tasks=("panoptic",))
+    with pytest.raises(ValueError, match="needs keypoint annotations"):
         COCOEvaluator(json_file=coco_json, tasks=("keypoints",))
     with pytest.raises(FileNotFoundError, match="missing.json"):
         COCOEvaluator(json_file=str(tmp_path / "missing.json"))

@@ -73,7 +73,8 @@ class GeneralizedRCNN(nn.Module):
         """
         Args:
             batched_inputs: per image ``{"image": uint8 (3, H, W), "height", "width", ...}`` plus
-                ``"instances"`` (``boxes``, ``classes``, ``masks``) and optionally ``"sample_seed"`` in training.
+                ``"instances"`` (``boxes``, ``classes``, ``masks``, and ``keypoints`` ``(N, K, 3)`` for
+                keypoint models) and optionally ``"sample_seed"`` in training.
 
         Returns:
             training: ``{loss_name: scalar}``; inference: per image ``{"instances": {...}}`` at the
@@ -135,6 +136,8 @@ class GeneralizedRCNN(nn.Module):
         target = {"boxes": inst["boxes"].to(self.device, self.pixel_mean.dtype),
                   "classes": inst["classes"].to(self.device, torch.int64),
                   "masks": inst["masks"].to(self.device) if "masks" in inst else None}
+        if "keypoints" in inst:
+            target["keypoints"] = inst["keypoints"].to(self.device, self.pixel_mean.dtype)
         if "sample_seed" in x:
             # The heads draw this image's anchor and RoI samples from it (see roi_heads.sampling).
             target["sample_seed"] = int(x["sample_seed"])
@@ -147,12 +150,14 @@ def detector_postprocess(detections: dict[str, Tensor], input_size: tuple[int, i
 
     Args:
         detections: ``{"boxes": (D, 4), "scores", "classes"}`` and optionally ``"mask_probs"``
-            ``(D, M, M)`` and ``"mask_scores"``, in input-image pixels.
+            ``(D, M, M)``, ``"mask_scores"`` and ``"keypoints"`` ``(D, K, 3)`` ``(x, y, score)``, in
+            input-image pixels.
         input_size: ``(h, w)`` the network saw; output_size: original ``(H, W)``.
 
     Returns:
-        ``{"boxes", "scores", "classes", "mask_scores"}`` and ``"masks"`` bool ``(D, H, W)`` when
-        the model predicts masks.
+        ``{"boxes", "scores", "classes", "mask_scores"}``, ``"masks"`` bool ``(D, H, W)`` when
+        the model predicts masks, and ``"keypoints"`` ``(D, K, 3)`` in original-image pixels when it
+        predicts keypoints.
     """
     out_h, out_w = int(output_size[0]), int(output_size[1])
     scale = torch.tensor([out_w / input_size[1], out_h / input_size[0]] * 2, device=detections["boxes"].device)
@@ -161,6 +166,9 @@ def detector_postprocess(detections: dict[str, Tensor], input_size: tuple[int, i
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, out_h)
     result = {"boxes": boxes, "scores": detections["scores"], "classes": detections["classes"],
               "mask_scores": detections.get("mask_scores", detections["scores"])}
+    if "keypoints" in detections:
+        # Continuous coordinates scale exactly; the score column is left as it is.
+        result["keypoints"] = detections["keypoints"] * scale.new_tensor([scale[0], scale[1], 1.0])
     if "mask_probs" in detections:
         result["masks"] = paste_masks_in_image(detections["mask_probs"], boxes, (out_h, out_w),
                                                threshold=mask_threshold)

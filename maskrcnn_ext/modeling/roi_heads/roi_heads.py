@@ -50,7 +50,8 @@ class BoxTrainStep:
 class StandardROIHeads(nn.Module):
     """Box and mask branches, each with its own pooler over its own feature maps.
 
-    Subclasses change behaviour by overriding the small hooks: :meth:`mask_losses` and
+    Subclasses change behaviour by overriding the small hooks: :meth:`instance_branch_losses` and
+    :meth:`instance_branch_inference` (e.g. a keypoint branch); :meth:`mask_losses` and
     :meth:`mask_inference` (e.g. mask scoring); :meth:`box_roi_features`, :meth:`box_predictor_input`,
     :meth:`mask_features` and :meth:`mask_train_features` (e.g. res5 features shared by both branches
     in C4 models). In training the box step returns a :class:`BoxTrainStep` that the mask step
@@ -133,13 +134,30 @@ class StandardROIHeads(nn.Module):
             sampled = self.label_and_sample_proposals(proposals, targets)
             box_step = self._forward_box_train(features, sampled)
             losses = dict(box_step.losses)
-            if self.mask_on:
-                losses.update(self._forward_mask_train(features, sampled, targets, box_step))
+            losses.update(self.instance_branch_losses(features, sampled, targets, box_step))
             return [], losses
         detections = self._forward_box_inference(features, proposals, image_sizes)
-        if self.mask_on:
-            detections = self._forward_mask_inference(features, detections)
-        return detections, {}
+        return self.instance_branch_inference(features, detections), {}
+
+    # --- the branches that run on the box branch's RoIs ---------------------------------------------
+    def instance_branch_losses(self, features: dict[str, Tensor], sampled: list[dict[str, Tensor]],
+                               targets: list[dict[str, Tensor]], box_step: BoxTrainStep) -> dict[str, Tensor]:
+        """Hook: the losses of the per-instance branches that follow the box branch in training;
+        here the mask branch's when it is on. Heads with more branches (e.g. keypoints) extend it.
+
+        Args:
+            features: backbone maps by name.
+            sampled: per image the sampled RoIs with their labels (:meth:`label_and_sample_proposals`).
+            targets: per image ground truth.
+            box_step: the box step of this forward.
+        """
+        return self._forward_mask_train(features, sampled, targets, box_step) if self.mask_on else {}
+
+    def instance_branch_inference(self, features: dict[str, Tensor],
+                                  detections: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
+        """Hook: add the per-instance branches' outputs to the box detections (per image
+        ``{"boxes", "scores", "classes"}``); here the mask branch's when it is on."""
+        return self._forward_mask_inference(features, detections) if self.mask_on else detections
 
     @torch.no_grad()
     def label_and_sample_proposals(self, proposals: list[Tensor],
