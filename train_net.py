@@ -5,6 +5,7 @@
     python train_net.py --config-file CONFIG --resume train.max_iter=2000
     python train_net.py --config-file CONFIG --eval-only train.init_checkpoint=output/model_final.pth
     python train_net.py --config-file CONFIG --eval-only --resume    # the run's last checkpoint
+    python train_net.py --config-file CONFIG --eval-only train.init_checkpoint=export/model.onnx  # or .pt2
     python train_net.py --config-file CONFIG --num-gpus 2          # data parallel (gloo on CPU)
     torchrun --nproc-per-node 2 train_net.py --config-file CONFIG  # the same under torchrun
 """
@@ -42,6 +43,7 @@ from maskrcnn_ext.evaluation import inference_on_dataset
 from maskrcnn_ext.model_zoo import resolve_checkpoint
 from maskrcnn_ext.utils import comm
 from maskrcnn_ext.evaluation.vis_predictions import save_prediction_visualizations
+from maskrcnn_ext.export import is_exported_file, load_exported
 
 logger = logging.getLogger("maskrcnn_ext.train_net")
 
@@ -142,9 +144,11 @@ def prepare_evaluation(cfg, args) -> tuple[str, str]:
 
 def evaluate_only(cfg, model, weights: str, eval_dir: str) -> dict:
     """Load ``weights``, which must supply every parameter (randomly initialised heads would report
-    meaningless AP), evaluate them and record the results as ``eval_dir/metrics.jsonl``."""
-    Checkpointer(model, cfg.train.output_dir, resolve_weights=resolve_checkpoint).load_weights(
-        weights).require_complete("--eval-only")
+    meaningless AP), evaluate them and record the results as ``eval_dir/metrics.jsonl``. An exported
+    model (``.pt2`` / ``.onnx``, already loaded as ``model``) is evaluated as it is."""
+    if not is_exported_file(weights):
+        Checkpointer(model, cfg.train.output_dir, resolve_weights=resolve_checkpoint).load_weights(
+            weights).require_complete("--eval-only")
     results = do_test(cfg, model)
     if comm.is_main_process():
         write_eval_row(eval_dir, flatten_results(results), weights=weights, run_dir=str(cfg.train.output_dir))
@@ -158,7 +162,11 @@ def main(args) -> dict:
     weights, eval_dir = prepare_evaluation(cfg, args) if args.eval_only else (None, None)
     default_setup(cfg, args, output_dir=eval_dir)
     device = resolve_device(cfg.train.device)
-    model = instantiate(cfg.model).to(device=device, dtype=resolve_dtype(cfg.train.get("dtype", "float32")))
+    if args.eval_only and is_exported_file(weights):
+        # The same evaluation on an exported program: it takes and returns what the eager model does.
+        model = load_exported(weights, device=device)
+    else:
+        model = instantiate(cfg.model).to(device=device, dtype=resolve_dtype(cfg.train.get("dtype", "float32")))
     logger.info("Model:\n%s", model)
 
     if args.eval_only:

@@ -9,6 +9,7 @@ drift). Prints Markdown and writes the raw numbers as JSON.
     python benchmarks/bench_suite.py --quick             # fewer repetitions, no training at 800x1333
     python benchmarks/bench_suite.py --only paste coco   # some parts
     python benchmarks/bench_suite.py --only precision    # bfloat16 against float32, our models
+    python benchmarks/bench_suite.py --only export       # eager against the .pt2 program and ONNX Runtime
 """
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import suite_models as sm  # noqa: E402
 import suite_ops as so  # noqa: E402
+import suite_export as se  # noqa: E402
 import suite_precision as sp  # noqa: E402
 
-PARTS = ("inference", "training", "precision", "paste", "coco", "loader", "limit", "memory")
+PARTS = ("inference", "training", "precision", "export", "paste", "coco", "loader", "limit", "memory")
 R50_SIZE = (800, 1333)
 DEMO_SIZE = (256, 320)
 logger = logging.getLogger("bench_suite")
@@ -166,6 +168,7 @@ def main() -> None:
         "inference": lambda: run_inference(repeats),
         "training": lambda: run_training(repeats, args.quick),
         "precision": lambda: sp.run_precision(repeats, args.quick),
+        "export": lambda: se.run_export(repeats, args.quick),
         "paste": lambda: so.bench_paste(repeats * 2),
         "coco": lambda: so.bench_coco_eval("shapes_val", copies=10, repeats=max(1, repeats // 2)),
         "loader": lambda: {w: so.bench_loader(sm.DEMO_CONFIG, w, batches=30) for w in (0, 2)},
@@ -178,7 +181,8 @@ def main() -> None:
             results[part] = steps[part]()
     os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
     so.write_json(args.json, json.loads(json.dumps(results, default=str)))
-    print(markdown(results) + (sp.markdown(results["precision"]) if "precision" in results else ""))
+    print(markdown(results) + (sp.markdown(results["precision"]) if "precision" in results else "")
+          + (se.markdown(results["export"]) if "export" in results else ""))
 
 
 if __name__ == "__main__":

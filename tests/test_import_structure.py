@@ -13,7 +13,7 @@ LAYERS = [
     {"config"},
     {"checkpoint", "layers", "data"},
     {"modeling", "evaluation"},
-    {"engine", "analysis"},
+    {"engine", "analysis", "export"},
     {"model_zoo"},
     {"experiments"},
     {"cli", "d2"},

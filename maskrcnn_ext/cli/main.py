@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("maskrcnn_ext.cli.calibrate", "how well predicted MaskIoU and box scores predict a run's mask IoU"),
     "publish": ("maskrcnn_ext.cli.publish", "publish finished runs into a model zoo (hashed weights, manifest, table)"),
     "predict": ("maskrcnn_ext.cli.predict", "run a zoo model, run or checkpoint on images; write pictures and COCO json"),
+    "export": ("maskrcnn_ext.cli.export", "export a zoo model, run or checkpoint as a torch.export program or ONNX model"),
     "convert": ("maskrcnn_ext.cli.convert", "convert torchvision / Detectron2 / MSRA weights to this toolkit's (names or files)"),
     "validate-data": ("maskrcnn_ext.cli.validate_data", "check a dataset's json and images before training"),
     "sweep": ("maskrcnn_ext.cli.sweep", "run a suite of configs x seeds, each into its own run directory (resumable)"),

@@ -1,8 +1,9 @@
 """``maskrcnn-ext predict``: run a model on images and write pictures and COCO-format results.
 
-The model is a zoo name, a run directory (its ``config.yaml`` and final or last checkpoint), or a
-checkpoint with ``--config``. Inputs are image files, folders (every image in them) or glob patterns.
-Writes ``OUT/<image stem>.png`` (masks, boxes, class names, scores) and ``OUT/predictions.json`` (COCO
+The model is a zoo name, a run directory (its ``config.yaml`` and final or last checkpoint), a
+checkpoint with ``--config``, or an exported ``.pt2`` / ``.onnx`` file (``maskrcnn-ext export``; its
+``config.yaml`` beside it, or ``--config``). Inputs are image files, folders (every image in them) or
+glob patterns. Writes ``OUT/<image stem>.png`` (masks, boxes, class names, scores) and ``OUT/predictions.json`` (COCO
 results, with an ``images`` list mapping ids to files). An unreadable image is reported and skipped.
 Exit status: 0 every image done, 1 some image failed or the model could not be loaded.
 """
@@ -21,7 +22,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="zoo name, run directory, or checkpoint file (with --config)")
+    parser.add_argument("model", metavar="MODEL",
+                        help="zoo name, run directory, checkpoint file (with --config), or exported .pt2/.onnx file")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     parser.add_argument("--output", "-o", type=Path, required=True, metavar="DIR", help="where to write")
     parser.add_argument("--config", type=Path, metavar="FILE", help="config of a checkpoint file")
@@ -61,9 +63,10 @@ def _run_checkpoint(run_dir: Path) -> Path:
     raise FileNotFoundError(f"{run_dir} has no model_final.pth and no last_checkpoint")
 
 
-def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any, Any, Any]:
-    """``(model, cfg, classes)`` for a zoo name, a run directory, or a checkpoint with its config;
-    ``classes`` (a :class:`~maskrcnn_ext.data.classes.ClassInfo` or None) says what its class indices mean."""
+def load_model(spec: str, *, config: Path | None, zoo: str | None, device: str = "cpu") -> tuple[Any, Any, Any]:
+    """``(model, cfg, classes)`` for a zoo name, a run directory, a checkpoint with its config, or an
+    exported file (run on ``device``); ``classes`` (a :class:`~maskrcnn_ext.data.classes.ClassInfo` or
+    None) says what its class indices mean."""
     # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.checkpoint import load_model_weights, read_model_state
     from maskrcnn_ext.config import LazyConfig, instantiate
@@ -71,6 +74,8 @@ def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any,
     from maskrcnn_ext.model_zoo import locate
 
     path = Path(spec)
+    if path.is_file() and path.suffix.lower() in (".pt2", ".onnx"):
+        return _load_exported(path, config=config, device=device)
     if path.is_dir():
         config, weights = config or path / "config.yaml", _run_checkpoint(path)
     elif path.is_file():
@@ -87,6 +92,20 @@ def load_model(spec: str, *, config: Path | None, zoo: str | None) -> tuple[Any,
     model = instantiate(cfg.model)
     load_model_weights(model, read_model_state(weights)).require_complete(f"predicting with {weights}")
     return model, cfg, classes
+
+
+def _load_exported(path: Path, *, config: Path | None, device: str) -> tuple[Any, Any, Any]:
+    """An exported model's runner, the config saved beside it (or ``config``), and its recorded classes."""
+    # Deferred: as above.
+    from maskrcnn_ext.config import LazyConfig
+    from maskrcnn_ext.data.classes import ClassInfo
+    from maskrcnn_ext.export import load_exported
+
+    config = config or path.parent / "config.yaml"
+    if not Path(config).is_file():
+        raise ValueError(f"{path} is an exported model without config.yaml beside it: give its --config")
+    model = load_exported(path, device=device)
+    return model, LazyConfig.load(str(config)), ClassInfo.from_json(model.metadata.get("classes") or {})
 
 
 def _recorded_classes(weights: Path, cfg: Any) -> Any:
@@ -119,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
     from maskrcnn_ext.model_zoo import ZooError
 
     try:
-        model, cfg, classes = load_model(args.model, config=args.config, zoo=args.zoo)
-    except (ZooError, ValueError, OSError, KeyError) as e:
+        model, cfg, classes = load_model(args.model, config=args.config, zoo=args.zoo,
+                                         device=_resolve_device(args.device))
+    except (ZooError, ValueError, OSError, KeyError, ImportError) as e:
         logger.error("cannot load the model %s: %s", args.model, e)
         return 1
     images = expand_inputs(args.inputs)

@@ -52,7 +52,8 @@ def select_class_masks(mask_logits: Tensor, classes: Tensor) -> Tensor:
     """``(R, K, M, M)`` logits and ``(R,)`` classes -> ``(R, M, M)``: each RoI's class channel."""
     if mask_logits.shape[1] == 1:
         return mask_logits[:, 0]
-    return mask_logits[torch.arange(len(classes), device=classes.device), classes]
+    # classes.shape[0], not len(classes): a size torch.export can keep symbolic.
+    return mask_logits[torch.arange(classes.shape[0], device=classes.device), classes]
 
 
 # --- sigmoid (the paper's default) ----------------------------------------------------------------
@@ -129,7 +130,7 @@ def softmax_mask_probs(mask_logits: Tensor, classes: Tensor) -> Tensor:
         ``(R, M, M)`` foreground probabilities.
     """
     logits = _with_background(mask_logits)
-    rows = torch.arange(len(classes), device=classes.device)
+    rows = torch.arange(classes.shape[0], device=classes.device)
     own_channel = classes if mask_logits.shape[1] > 1 else torch.zeros_like(classes)
     own = logits[rows, own_channel]
     rivals = logits.index_put((rows, own_channel), own.new_tensor(float("-inf")))
