@@ -87,6 +87,9 @@ def build_trainer(cfg, model, resume: bool) -> tuple[SimpleTrainer, EvalHook, in
     seen so that a resumed run sees the same data as an uninterrupted one), so the loader and the
     trainer are built after the checkpoint is read.
     """
+    if cfg.train.get("compile_backbone", False):
+        # In place (nn.Module.compile): parameter names, state dicts and checkpoints stay the eager ones.
+        model.backbone.compile()
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     scheduler = LRMultiplier(optimizer, instantiate(cfg.lr_multiplier), cfg.train.max_iter)

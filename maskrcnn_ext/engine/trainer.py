@@ -295,13 +295,30 @@ class SimpleTrainer(TrainerBase):
         storage.put_scalar("data_time", data_time)
         storage.put_scalar("lr", lr, smoothing_hint=False)
 
+    @property
+    def precision(self) -> str:
+        """``"float32"`` (no autocast) or the autocast dtype's name, as checkpoints record it."""
+        return str(self.amp_dtype).removeprefix("torch.") if self.amp else "float32"
+
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
+        state["precision"] = self.precision
         if self.grad_scaler is not None:
             state["grad_scaler"] = self.grad_scaler.state_dict()
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a checkpoint's trainer state.
+
+        Raises:
+            ValueError: the checkpoint was trained in another precision (``train.amp``) than this
+                trainer runs in: a resumed run continues in its own precision, never silently in another.
+        """
+        recorded = state.get("precision")
+        if recorded is not None and recorded != self.precision:
+            raise ValueError(f"The checkpoint was trained with precision {recorded}, this run is set to "
+                             f"{self.precision}: resume with the run's train.amp (enabled/dtype), or start "
+                             "a new run from these weights (train.init_checkpoint) to change precision")
         super().load_state_dict(state)
         if "grad_scaler" in state:
             if self.grad_scaler is None:

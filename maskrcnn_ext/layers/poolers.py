@@ -41,7 +41,8 @@ class ROIAlign(nn.Module):
             forms (same values and gradients, faster on the CPU): :func:`roi_align_separable` when
             gradients are needed (torchvision's forward, a backward about twice as fast) and
             :func:`roi_align_channels_last` without them on channels-last maps; ``"auto"`` for the
-            separable forms on CPU float tensors and torchvision's kernels elsewhere. Used for
+            separable forms on CPU float tensors (bfloat16 and float16 ones at inference, which
+            torchvision's CPU kernel lacks) and torchvision's kernels elsewhere. Used for
             ``aggregate="avg"``.
         aggregate: ``"avg"`` (the paper's RoIAlign) or ``"max"`` over each bin's samples (its
             Table 2c variant; needs ``sampling_ratio > 0``).
@@ -62,7 +63,13 @@ class ROIAlign(nn.Module):
 
     def _separable_allowed(self, features: Tensor) -> bool:
         if self.impl == "auto":
-            return features.device.type == "cpu" and features.dtype in (torch.float32, torch.float64)
+            if features.device.type != "cpu":
+                return False
+            # Reduced precision only where no gradient is needed: the training forward is
+            # torchvision's kernel, which autocast runs in float32.
+            reduced = features.dtype in (torch.bfloat16, torch.float16) and not (
+                features.requires_grad and torch.is_grad_enabled())
+            return features.dtype in (torch.float32, torch.float64) or reduced
         return self.impl == "separable"
 
     def _op(self, features: Tensor) -> Callable[..., Tensor]:
@@ -79,7 +86,9 @@ class ROIAlign(nn.Module):
             samples = bin_samples(features, rois, output_size=self.output_size, spatial_scale=self.spatial_scale,
                                   sampling_ratio=self.sampling_ratio, aligned=self.aligned)
             return aggregate_samples(samples, "max")
-        return self._op(features)(features, rois.to(features.dtype), self.output_size, self.spatial_scale,
+        # RoI coordinates never drop below float32: in bfloat16 one near 800 px moves in steps of 4 px.
+        rois = rois.to(features.dtype if features.dtype == torch.float64 else torch.float32)
+        return self._op(features)(features, rois, self.output_size, self.spatial_scale,
                                   self.sampling_ratio, self.aligned)
 
     def extra_repr(self) -> str:

@@ -195,7 +195,9 @@ def roi_align_channels_last(features: Tensor, rois: Tensor, output_size: int, sp
 
     Args and semantics as in :func:`roi_align_separable`; ``features`` is best channels-last
     (otherwise it is copied into that layout first). It computes in the map's dtype, also under
-    autocast. One difference from torchvision: a window is padded to the largest of its size group
+    autocast: a bfloat16 map (a bfloat16 FPN's output) is pooled by bfloat16 products, with the
+    sample positions and weights computed in float32, instead of being copied whole into float32 for
+    torchvision's kernel, which has no bfloat16 CPU version. One difference from torchvision: a window is padded to the largest of its size group
     with zero-weight cells, so an inf or NaN in the map near (not inside) a RoI also makes its output
     NaN; only a diverged model has such maps.
 
@@ -209,13 +211,17 @@ def roi_align_channels_last(features: Tensor, rois: Tensor, output_size: int, sp
 def _roi_align_channels_last(features: Tensor, rois: Tensor, output_size: int, spatial_scale: float,
                              sampling_ratio: int, aligned: bool) -> Tensor:
     channels = features.shape[1]
-    ys, xs = roi_axis_samples(rois.to(features.dtype), features.shape, output_size=output_size,
+    # Sample positions and weights in at least float32: in bfloat16 a coordinate near 800 px would
+    # move in steps of 4 px. Only the products with the map run in its (possibly reduced) dtype.
+    position_dtype = features.dtype if features.dtype == torch.float64 else torch.float32
+    ys, xs = roi_axis_samples(rois.to(position_dtype), features.shape, output_size=output_size,
                               spatial_scale=spatial_scale, sampling_ratio=sampling_ratio, aligned=aligned)
     flat = features.permute(0, 2, 3, 1).reshape(-1, channels)  # a view for a channels-last map
     out = features.new_zeros((len(rois), output_size, output_size, channels))
     for members, ay, ax, index in _window_chunks(ys, xs, rois[:, 0].to(torch.int64), features.shape):
         r, win_y, win_x = index.shape
         window = flat.index_select(0, index.reshape(-1)).view(r, win_y, win_x * channels)
+        ay, ax = ay.to(flat.dtype), ax.to(flat.dtype)
         along_y = torch.bmm(ay, window).view(r, output_size, win_x, channels)  # (r, Sy, Kx, C)
         out.index_copy_(0, members, torch.matmul(ax[:, None], along_y))  # (r, Sy, Sx, C)
     return out.permute(0, 3, 1, 2)

@@ -67,6 +67,15 @@ def test_amp_on_cpu_is_bfloat16_autocast_without_loss_scaling():
         _trainer(ToyModel(), amp=True, amp_dtype="float16")
 
 
+def test_a_resumed_run_keeps_the_precision_its_checkpoint_records():
+    state = _trainer(ToyModel(), amp=True).state_dict()
+    assert state["precision"] == "bfloat16"
+    _trainer(ToyModel(), amp=True).load_state_dict(state)
+    with pytest.raises(ValueError, match="trained with precision bfloat16, this run is set to float32"):
+        _trainer(ToyModel()).load_state_dict(state)
+    assert _trainer(ToyModel()).state_dict()["precision"] == "float32"
+
+
 def test_exhausted_loader_and_bad_loss_keys_are_clear_errors():
     model = ToyModel()
     trainer = SimpleTrainer(model=model, data_loader=[[{"x": torch.ones(3), "y": torch.ones(())}]],

@@ -92,6 +92,24 @@ def test_channels_last_forward_of_one_bin_hand_computed():
     torch.testing.assert_close(out[0, 0, 0, 0], (axis[:, None] * axis[None, :] * features[0, 0]).sum())
 
 
+def test_a_bfloat16_channels_last_map_is_pooled_in_bfloat16_at_full_precision_positions():
+    g = torch.Generator().manual_seed(3)
+    # RoIs far from the origin, where bfloat16 coordinates would be off by whole pixels.
+    rois = random_rois(30, max_side=60.0, generator=g)
+    rois[:, 1:] += torch.tensor([600.0, 500.0, 600.0, 500.0])
+    op = ROIAlign(output_size=7, spatial_scale=0.25, sampling_ratio=2)
+    features = torch.randn(2, 16, 200, 184, generator=g)
+    expected = roi_align(features, rois, 7, 0.25, 2, True)
+    reduced = features.bfloat16().contiguous(memory_format=torch.channels_last)
+    assert op._op(reduced) is roi_align_channels_last
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = op(reduced, rois)
+    assert out.dtype == torch.bfloat16
+    # The map's own rounding (2^-9 relative) and bfloat16 products; misplaced samples would differ by O(1).
+    torch.testing.assert_close(out.float(), expected, atol=0.03, rtol=0.02)
+    assert op._op(reduced.requires_grad_()) is roi_align  # training: torchvision's kernel, in float32
+
+
 def test_channels_last_path_under_autocast_and_for_ambiguous_layouts():
     g = torch.Generator().manual_seed(2)
     rois = random_rois(20, max_side=80.0, generator=g)

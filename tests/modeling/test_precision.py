@@ -3,6 +3,7 @@ back in full precision (so decoding, NMS, losses and pasting never see bfloat16)
 training step moves the weights the way a float32 one does."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,23 @@ def test_autocast_regions_produce_the_dtypes_they_claim():
     assert {f.dtype for f in features.values()} == {torch.bfloat16}  # where the time goes
     outputs = [*logits, *deltas, proposals[0], scores, box_deltas, mask_logits, ious]
     assert {t.dtype for t in outputs} == {torch.float32}  # what decisions and losses are made from
+
+
+def test_a_full_precision_pyramid_stays_float32_under_autocast_while_the_bottom_up_net_does_not():
+    torch.manual_seed(0)
+    model = build_tiny_model().eval()
+    model.backbone.full_precision = True
+    x = model.preprocess_image([synthetic_input()]).tensors
+    with torch.no_grad():
+        full = model.backbone(x)
+        with autocast("cpu", "bfloat16"):
+            bottom_up = model.backbone.bottom_up(x)
+            pyramid = model.backbone(x)
+    assert {f.dtype for f in bottom_up.values()} == {torch.bfloat16}
+    assert {f.dtype for f in pyramid.values()} == {torch.float32}
+    # Only the bottom-up maps were rounded: the pyramid is float32 arithmetic on them.
+    err = max(float((pyramid[k] - full[k]).abs().max() / full[k].abs().max()) for k in full)
+    assert 0 < err < 0.05
 
 
 def test_bfloat16_inference_returns_float32_detections_close_to_float32():
@@ -96,3 +114,18 @@ def test_precision_names_are_checked():
     with pytest.raises(ValueError, match="inference_dtype must be one of"):
         GeneralizedRCNN(backbone=torch.nn.Identity(), proposal_generator=torch.nn.Identity(),
                         roi_heads=torch.nn.Identity(), inference_dtype="bf16")
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile's CPU backend needs a C++ compiler")
+def test_a_compiled_backbone_gives_the_eager_detections_and_stays_out_of_the_state_dict():
+    torch.manual_seed(0)
+    model = build_tiny_model().eval()
+    batch = [synthetic_input()]
+    eager = model.inference(batch)[0]["instances"]
+    model.compile_inference = True
+    keys = set(model.state_dict())
+    compiled = model.inference(batch)[0]["instances"]
+    assert set(model.state_dict()) == keys
+    assert compiled["boxes"].shape == eager["boxes"].shape
+    torch.testing.assert_close(compiled["boxes"], eager["boxes"], atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(compiled["scores"], eager["scores"], atol=1e-4, rtol=1e-4)
