@@ -11,7 +11,7 @@ from maskrcnn_ext.config.overrides import flatten
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY = REPO / "projects/MaskRCNN-Ablations"
-SCALES = ("coco", "shapes")
+SCALES = ("coco", "shapes", "shapes_2a")
 # At COCO scale each backbone starts from the ImageNet file of its arch, with the input and stride options
 # that file needs (configs/common/imagenet.py, called again after a backbone arm): keys that follow the arch
 # whichever arm changed it, so exempt here. tests/config/test_imagenet_recipe.py checks them in every config.
@@ -20,6 +20,7 @@ FOLLOW_THE_ARCH = {
              "model.backbone.stride_in_1x1", "model.backbone.bottom_up.stride_in_1x1",
              "model.roi_heads.box_head.stride_in_1x1"),
     "shapes": (),
+    "shapes_2a": (),
 }
 
 
@@ -31,6 +32,9 @@ def _load_arms() -> dict:
 
 
 ARMS = _load_arms()
+# Every arm at COCO scale and on the first CPU stand-ins; sub-table (a) again on bottleneck stand-ins.
+SCALE_ARMS = {"coco": set(ARMS), "shapes": set(ARMS), "shapes_2a": {a for a in ARMS if a.startswith("a_")}}
+SUITES = {"suite_shapes.yaml": "shapes", "suite_shapes_2a.yaml": "shapes_2a"}
 
 
 def _changed_keys(cfg, base) -> set[str]:
@@ -47,18 +51,19 @@ def test_every_arm_file_at_each_scale_is_an_arm_of_arms_py():
     for scale in SCALES:
         files = {p.stem for p in (STUDY / "configs" / scale).glob("*.py")
                  if not p.name.startswith("base_") and p.name != "recipe.py"}
-        assert files == set(ARMS), f"configs/{scale}: {sorted(files ^ set(ARMS))} is not both an arm and a file"
+        arms = SCALE_ARMS[scale]
+        assert files == arms, f"configs/{scale}: {sorted(files ^ arms)} is not both an arm and a file"
 
 
-def test_the_suite_runs_the_shapes_arm_files_under_their_own_names():
-    suite = yaml.safe_load((STUDY / "suite_shapes.yaml").read_text())
-    assert suite["arms"], "the suite lists no arm"
+@pytest.mark.parametrize("suite_file, scale", SUITES.items())
+def test_the_suites_run_the_arm_files_under_their_own_names(suite_file, scale):
+    suite = yaml.safe_load((STUDY / suite_file).read_text())
+    assert suite["arms"] and set(suite["arms"]) <= SCALE_ARMS[scale]
     for name, config in suite["arms"].items():
-        assert name in ARMS and config == f"configs/shapes/{name}.py"
+        assert config == f"configs/{scale}/{name}.py"
 
 
-@pytest.mark.parametrize("scale", SCALES)
-@pytest.mark.parametrize("arm", sorted(ARMS))
+@pytest.mark.parametrize("scale, arm", [(s, a) for s in SCALES for a in sorted(SCALE_ARMS[s])])
 def test_arm_file_is_its_root_plus_the_declared_changes(arm, scale):
     apply = ARMS[arm]
     cfg = LazyConfig.load(str(STUDY / "configs" / scale / f"{arm}.py"))

@@ -97,6 +97,18 @@ def test_narrow_backbone_scales_every_stage():
     assert net(torch.zeros(1, 3, 64, 64))["res5"].shape == (1, 256, 2, 2)
 
 
+def test_narrow_resnext_keeps_channels_per_group_when_groups_scale_with_width():
+    net = ResNetBottomUp(arch="resnext101_32x8d", norm="BN", freeze_at=0, width=16, groups=8, width_per_group=32)
+    conv = net.res2[0].conv2  # the grouped 3x3: int(16 * 32 / 64) * 8 = 64 channels in 8 groups
+    assert (conv.in_channels, conv.groups) == (64, 8)
+    assert net.res5[0].conv2.in_channels // net.res5[0].conv2.groups == 64  # res5: 512 in 8 groups
+    assert len(net.res4) == 23 and net.out_channels["res5"] == 512  # depth and outputs as the arch says
+    default = ResNetBottomUp(arch="resnext101_32x8d", norm="BN", freeze_at=0, width=16)
+    assert default.res2[0].conv2.in_channels // default.res2[0].conv2.groups == 2
+    with pytest.raises(ValueError, match="bottleneck"):
+        ResNetBottomUp(arch="resnet18", groups=4)
+
+
 def test_res5_head_halves_resolution_and_doubles_width():
     from maskrcnn_ext.modeling.backbone import build_res5_head
 

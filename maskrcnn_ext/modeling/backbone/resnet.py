@@ -106,11 +106,17 @@ class ResNetBottomUp(nn.Module):
         stride_in_1x1: in the first bottleneck of a strided stage, put the stride in the first 1x1
             conv (MSRA's original ResNets, Detectron and Detectron2 weights) instead of the 3x3
             (torchvision's, the default). No effect on basic-block ResNets.
+        groups, width_per_group: override the arch's ResNeXt cardinality and per-group width (as
+            named for a 64-channel stem: "32x8d" is 32 groups of width 8). A narrow ResNeXt needs
+            them: at ``width=16`` a 32x8d keeps only 2 channels per group, whereas 8 groups of
+            nominal width 32 keep its 3x3 convs' total width with 8 channels per group. Bottleneck
+            archs only.
     """
 
     def __init__(self, *, arch: str = "resnet50", norm: str = "FrozenBN", freeze_at: int = 2,
                  out_features: Sequence[str] = STAGE_NAMES, width: int = 64, stride_in_1x1: bool = False,
-                 norm_eps: float = DEFAULT_NORM_EPS) -> None:
+                 norm_eps: float = DEFAULT_NORM_EPS, groups: int | None = None,
+                 width_per_group: int | None = None) -> None:
         super().__init__()
         if arch not in _ARCHS:
             raise ValueError(f"Unknown ResNet arch {arch!r}; choose one of {sorted(_ARCHS)}")
@@ -120,7 +126,7 @@ class ResNetBottomUp(nn.Module):
         norm_layer = get_norm(norm, norm_eps)
         if norm_layer is None:
             raise ValueError("ResNet needs a norm layer; use FrozenBN, BN, SyncBN or GN")
-        spec = _ARCHS[arch]
+        spec = _with_groups(_ARCHS[arch], arch, groups, width_per_group)
         self.out_features = tuple(out_features)
         self.stem = Stem(nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False), norm_layer(width),
                          nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
@@ -159,6 +165,14 @@ class ResNetBottomUp(nn.Module):
             if name in self.out_features:
                 outputs[name] = x
         return outputs
+
+
+def _with_groups(spec: _Arch, arch: str, groups: int | None, width_per_group: int | None) -> _Arch:
+    if groups is None and width_per_group is None:
+        return spec
+    if spec.block is not Bottleneck:
+        raise ValueError(f"groups / width_per_group need a bottleneck arch; {arch!r} has basic blocks")
+    return spec._replace(groups=groups or spec.groups, width_per_group=width_per_group or spec.width_per_group)
 
 
 def make_stage(spec: _Arch, *, in_channels: int, planes: int, depth: int, stride: int,

@@ -27,8 +27,9 @@ def _arm(root, *changes):
     return mark
 
 
-# The deeper backbones of sub-table (a), by the root's backbone: the paper's at COCO scale (R-50 root);
-# at CPU scale (a ResNet-18 root at half width) the ResNet of the same width one size deeper, and a
+# The deeper backbones of sub-table (a), by the root's backbone: the paper's for an R-50 root, at COCO
+# scale and at the quarter width of configs/shapes_2a; for the half-width ResNet-18 root of
+# configs/shapes (its first CPU-scale stand-ins) the ResNet of the same width one size deeper, and a
 # ResNeXt-50 32x4d at a quarter width (README, "The CPU scale").
 _R_101 = {"resnet50": dict(arch="resnet101"), "resnet18": dict(arch="resnet34")}
 _X_101 = {"resnet50": dict(arch="resnext101_32x8d"), "resnet18": dict(arch="resnext50_32x4d", width=16)}
@@ -38,6 +39,11 @@ def _deeper(backbone, table, name):
     if backbone.arch not in table:
         raise ValueError(f"the {name} arm has no backbone for a {backbone.arch!r} root; known roots: {list(table)}")
     backbone.update(table[backbone.arch])
+    width = backbone.get("width", 64)
+    if backbone.arch.startswith("resnext") and backbone.arch.endswith("8d") and width < 64:
+        # A narrower ResNeXt keeps 8 channels per group (groups scale with the width), not 8 x width / 64:
+        # at a quarter width 32 groups of 2 channels would make each 3x3 conv nearly depthwise.
+        backbone.update(groups=32 * width // 64, width_per_group=8 * 64 // width)
 
 
 def _poolers(model):
