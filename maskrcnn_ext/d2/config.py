@@ -17,7 +17,8 @@ def add_maskrcnn_ext_config(cfg: CfgNode) -> CfgNode:
     - ``MODEL.ROI_MASK_HEAD.MLP_FC_DIMS`` / ``MLP_MASK_SIZE`` / ``MLP_LOSS_TYPE``: the MLP mask head
       (``ROI_MASK_HEAD.NAME = "MaskRCNNMLPHead"``);
     - ``MODEL.ROI_MASKIOU_HEAD.{CONV_DIMS, FC_DIMS, LOSS_WEIGHT}``: the MaskIoU head of
-      ``ROI_HEADS.NAME = "MaskScoringROIHeads"`` (the paper's: four 3x3 convs of 256, two fc of 1024, weight 1);
+      ``ROI_HEADS.NAME = "MaskScoringROIHeads"`` or ``"MaskScoringRes5ROIHeads"`` (the paper's: four
+      3x3 convs of 256, two fc of 1024, weight 1);
     - ``INPUT.SMALL_OBJECT_PASTE`` / ``INPUT.CROSS_IMAGE_PASTE``: the copy-paste operations of
       ``CopyPasteDatasetMapper(cfg, is_train)``, both off by default.
     """

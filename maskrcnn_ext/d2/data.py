@@ -5,6 +5,10 @@
 its instances: :class:`SmallObjectPaste` (Kisantal et al. 2019) and :class:`CrossImagePaste`
 (Ghiasi et al. 2021), both thin callers of :mod:`maskrcnn_ext.data.copy_paste`. Boxes, masks and
 classes stay consistent; crowd regions are never pasted over.
+
+:func:`register_toolkit_dataset` makes a dataset of this toolkit (its dicts are already in detectron2's
+format, but for the box mode's spelling) loadable through detectron2's catalogs, e.g. the synthetic
+shapes splits that the CPU-scale LazyConfigs train on.
 """
 from __future__ import annotations
 
@@ -14,13 +18,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from detectron2.config import configurable
-from detectron2.data import DatasetCatalog, DatasetMapper
+from detectron2.data import DatasetCatalog, DatasetMapper, MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances
 
+from ..data import catalog as toolkit_catalog
 from ..data.copy_paste import PasteResult, cross_image_copy_paste, small_object_copy_paste
 
-__all__ = ["CopyPasteDatasetMapper", "CrossImagePaste", "SmallObjectPaste", "crowd_region", "pastes_from_config"]
+__all__ = ["CopyPasteDatasetMapper", "CrossImagePaste", "SmallObjectPaste", "crowd_region", "pastes_from_config",
+           "register_toolkit_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -244,3 +250,44 @@ def pastes_from_config(cfg) -> list[PasteOp]:
                                       max_rotation=cross.MAX_ROTATION, blend_sigma=cross.BLEND_SIGMA,
                                       min_visible_area=cross.MIN_VISIBLE_AREA, p=cross.PROB))
     return pastes
+
+
+# Metadata a detectron2 evaluator or visualizer reads; the other keys stay with the toolkit's catalog.
+_METADATA_KEYS = ("thing_classes", "thing_dataset_id_to_contiguous_id", "json_file", "image_root", "evaluator_type")
+
+
+def _to_detectron2_record(record: dict) -> dict:
+    """A toolkit dataset dict as detectron2 reads it: the box mode as ``BoxMode`` (the toolkit spells
+    it as a string); keypoints are left out, as detectron2 expects them shifted by half a pixel."""
+    annotations = []
+    for ann in record.get("annotations", []):
+        ann = {k: v for k, v in ann.items() if k not in ("keypoints", "num_keypoints")}
+        if isinstance(ann.get("bbox_mode"), str):
+            ann["bbox_mode"] = BoxMode[ann["bbox_mode"]]
+        annotations.append(ann)
+    return {**record, "annotations": annotations}
+
+
+def register_toolkit_dataset(name: str, *, load: Callable[[], list[dict]] | None = None,
+                             metadata: dict[str, Any] | None = None) -> None:
+    """Register a dataset of this toolkit into detectron2's ``DatasetCatalog`` and ``MetadataCatalog``.
+
+    Nothing is loaded until detectron2 first asks for the dataset. A name detectron2 already holds is
+    left as it is, so that calling this again (every launcher start does) is harmless.
+
+    Args:
+        name: the dataset's name in both frameworks, e.g. ``"shapes_ablation_train"``.
+        load: returns the toolkit's dataset dicts; default: the toolkit's catalog entry for ``name``
+            (``maskrcnn_ext.data.DatasetCatalog``, where the shapes splits and COCO are registered).
+        metadata: detectron2 metadata; default: the toolkit's for ``name`` (thing classes, the json's
+            category id map, ``json_file`` and ``image_root``, which detectron2's ``COCOEvaluator`` reads).
+    """
+    if name in DatasetCatalog.list():
+        logger.debug("detectron2 already has a dataset %r; keeping it", name)
+        return
+    loader = load if load is not None else (lambda: toolkit_catalog.DatasetCatalog.get(name))
+    DatasetCatalog.register(name, lambda: [_to_detectron2_record(r) for r in loader()])
+    if metadata is None:
+        source = toolkit_catalog.MetadataCatalog.get(name)
+        metadata = {key: source.get(key) for key in _METADATA_KEYS if source.get(key) is not None}
+    MetadataCatalog.get(name).set(**metadata)

@@ -1,5 +1,6 @@
 """Mask Scoring R-CNN (Huang et al. 2019) in detectron2: its ``StandardROIHeads`` with this toolkit's
 MaskIoU head, targets and scoring, and a COCO evaluator that ranks masks by their mask score.
+(:mod:`~maskrcnn_ext.d2.mask_scoring_c4` hosts the same mixin in ``Res5ROIHeads``.)
 
 Inference keeps the box ``scores`` and adds ``mask_scores`` (``scores x`` predicted mask IoU) to the
 output ``Instances``; detectron2's ``COCOEvaluator`` ranks masks by ``scores``, so evaluate with
@@ -12,58 +13,33 @@ from typing import Sequence
 import torch
 from detectron2.config import configurable
 from detectron2.evaluation import COCOEvaluator, DatasetEvaluator
-from detectron2.modeling.roi_heads.roi_heads import StandardROIHeads, select_foreground_proposals
+from detectron2.modeling.roi_heads.roi_heads import select_foreground_proposals
 from detectron2.structures import BitMasks, Instances, PolygonMasks
 from torch import Tensor, nn
 
 from ..modeling.roi_heads.maskiou_head import MaskIoUHead, fraction_inside_boxes, maskiou_targets
 from .mask_heads import gt_classes, mask_decoder_of, mask_loss_of, roi_mask_targets, set_pred_masks
+from .pooler_roi_heads import ExtPoolerROIHeads
 
-__all__ = ["MaskScoringCOCOEvaluator", "MaskScoringROIHeads", "fraction_inside_proposals"]
+__all__ = ["MaskScoringCOCOEvaluator", "MaskScoringMixin", "MaskScoringROIHeads", "fraction_inside_proposals",
+           "maskiou_head_from_cfg"]
 
 
-class MaskScoringROIHeads(StandardROIHeads):
-    """``StandardROIHeads`` whose masks are scored by a MaskIoU head.
-
-    Only the mask branch changes (``_forward_mask``): training adds ``loss_maskiou`` on the
-    foreground proposals; inference sets ``mask_scores`` beside the unchanged ``scores``. The mask
-    head must expose ``layers(x)`` (every ``BaseMaskRCNNHead`` does); its loss is its own
-    ``mask_loss_fn`` for this bridge's heads, the sigmoid loss for detectron2's, and its masks are
-    decoded with the decoder that loss names.
-
-    Args:
-        maskiou_head: :class:`~maskrcnn_ext.modeling.roi_heads.MaskIoUHead` with ``in_channels`` and
-            ``pooler_resolution`` those of the mask pooler's output.
-        Others: as ``StandardROIHeads``; a mask branch with a ``mask_pooler`` is required.
+class MaskScoringMixin:
+    """What the FPN and C4 mask-scoring heads share (put it first among the bases): the MaskIoU head,
+    ground-truth tagging of the sampled proposals, and the mask branch's losses and inference once
+    the RoI features and mask logits are computed. Each host decides which features those are.
     """
 
-    @configurable
-    def __init__(self, *, maskiou_head: nn.Module, **kwargs) -> None:
-        super().__init__(**kwargs)
-        if not self.mask_on or self.mask_pooler is None:
-            raise ValueError("MaskScoringROIHeads needs a mask branch with a mask pooler "
-                             "(mask_in_features, mask_pooler and mask_head)")
-        if not callable(getattr(self.mask_head, "layers", None)):
-            raise ValueError(f"MaskScoringROIHeads needs a mask head with layers(x) -> logits, got "
-                             f"{type(self.mask_head).__name__}")
-        self.maskiou_head = maskiou_head
+    maskiou_head: nn.Module
 
-    @classmethod
-    def _init_mask_head(cls, cfg, input_shape) -> dict:
-        """yacs: detectron2's mask branch plus a MaskIoU head from ``MODEL.ROI_MASKIOU_HEAD`` (added
-        by :func:`~maskrcnn_ext.d2.add_maskrcnn_ext_config`)."""
-        ret = super()._init_mask_head(cfg, input_shape)
-        if not ret or ret["mask_pooler"] is None:
-            raise ValueError("MaskScoringROIHeads needs MODEL.MASK_ON and a ROI_MASK_HEAD.POOLER_TYPE")
-        if "ROI_MASKIOU_HEAD" not in cfg.MODEL:
-            raise KeyError("MaskScoringROIHeads reads MODEL.ROI_MASKIOU_HEAD: call "
-                           "maskrcnn_ext.d2.add_maskrcnn_ext_config(cfg) before merging the config file")
-        head = cfg.MODEL.ROI_MASKIOU_HEAD
-        ret["maskiou_head"] = MaskIoUHead(
-            in_channels=input_shape[ret["mask_in_features"][0]].channels,
-            pooler_resolution=cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION, num_classes=cfg.MODEL.ROI_HEADS.NUM_CLASSES,
-            conv_dims=tuple(head.CONV_DIMS), fc_dims=tuple(head.FC_DIMS), loss_weight=head.LOSS_WEIGHT)
-        return ret
+    def _attach_maskiou_head(self, maskiou_head: nn.Module) -> None:
+        name = type(self).__name__
+        if not self.mask_on:
+            raise ValueError(f"{name} needs a mask branch (a mask_head; MODEL.MASK_ON in a yacs config)")
+        if not callable(getattr(self.mask_head, "layers", None)):
+            raise ValueError(f"{name} needs a mask head with layers(x) -> logits, got {type(self.mask_head).__name__}")
+        self.maskiou_head = maskiou_head
 
     @torch.no_grad()
     def label_and_sample_proposals(self, proposals: list[Instances], targets: list[Instances]) -> list[Instances]:
@@ -76,25 +52,12 @@ class MaskScoringROIHeads(StandardROIHeads):
             tagged.append(target)
         return super().label_and_sample_proposals(proposals, tagged)
 
-    def _forward_mask(self, features: dict[str, Tensor],
-                      instances: list[Instances]) -> dict[str, Tensor] | list[Instances]:
-        """Training: ``{"loss_mask", "loss_maskiou"}``; inference: ``instances`` with ``pred_masks``
-        ``(D, 1, M, M)`` and ``mask_scores`` ``(D,)``."""
-        if self.training:
-            instances, _ = select_foreground_proposals(instances, self.num_classes)
-        boxes = [x.proposal_boxes if self.training else x.pred_boxes for x in instances]
-        roi_features = self.mask_pooler([features[f] for f in self.mask_in_features], boxes)
-        mask_logits = self.mask_head.layers(roi_features)
-        if self.training:
-            return self.mask_scoring_losses(roi_features, mask_logits, instances)
-        return self.mask_scoring_inference(roi_features, mask_logits, instances)
-
     def mask_scoring_losses(self, roi_features: Tensor, mask_logits: Tensor,
                             instances: list[Instances]) -> dict[str, Tensor]:
         """The mask head's ``loss_mask`` and the MaskIoU head's ``loss_maskiou``.
 
         Args:
-            roi_features: ``(R, C, S, S)`` pooled features of the foreground proposals.
+            roi_features: ``(R, C, S, S)`` features of the foreground proposals the MaskIoU head reads.
             mask_logits: ``(R, K, M, M)`` mask-head output for them.
             instances: per image its foreground proposals (``proposal_boxes``, ``gt_classes``,
                 ``gt_masks``, ``gt_index``).
@@ -123,6 +86,68 @@ class MaskScoringROIHeads(StandardROIHeads):
         for inst, s in zip(instances, mask_scores.split([len(x) for x in instances])):
             inst.mask_scores = s
         return instances
+
+
+def maskiou_head_from_cfg(cfg, *, in_channels: int, pooler_resolution: int) -> MaskIoUHead:
+    """yacs: the MaskIoU head of ``MODEL.ROI_MASKIOU_HEAD`` (added by
+    :func:`~maskrcnn_ext.d2.add_maskrcnn_ext_config`) for RoI features of ``in_channels`` x
+    ``pooler_resolution`` squared."""
+    if "ROI_MASKIOU_HEAD" not in cfg.MODEL:
+        raise KeyError("The mask-scoring ROI heads read MODEL.ROI_MASKIOU_HEAD: call "
+                       "maskrcnn_ext.d2.add_maskrcnn_ext_config(cfg) before merging the config file")
+    head = cfg.MODEL.ROI_MASKIOU_HEAD
+    return MaskIoUHead(in_channels=in_channels, pooler_resolution=pooler_resolution,
+                       num_classes=cfg.MODEL.ROI_HEADS.NUM_CLASSES, conv_dims=tuple(head.CONV_DIMS),
+                       fc_dims=tuple(head.FC_DIMS), loss_weight=head.LOSS_WEIGHT)
+
+
+class MaskScoringROIHeads(MaskScoringMixin, ExtPoolerROIHeads):
+    """``StandardROIHeads`` whose masks are scored by a MaskIoU head.
+
+    Only the mask branch changes (``_forward_mask``): training adds ``loss_maskiou`` on the
+    foreground proposals; inference sets ``mask_scores`` beside the unchanged ``scores``. The mask
+    head must expose ``layers(x)`` (every ``BaseMaskRCNNHead`` does); its loss is its own
+    ``mask_loss_fn`` for this bridge's heads, the sigmoid loss for detectron2's, and its masks are
+    decoded with the decoder that loss names. The MaskIoU head reads the mask pooler's output.
+    From yacs, the poolers may be of this bridge's types (:class:`ExtPoolerROIHeads`).
+
+    Args:
+        maskiou_head: :class:`~maskrcnn_ext.modeling.roi_heads.MaskIoUHead` with ``in_channels`` and
+            ``pooler_resolution`` those of the mask pooler's output.
+        Others: as ``StandardROIHeads``; a mask branch with a ``mask_pooler`` is required.
+    """
+
+    @configurable
+    def __init__(self, *, maskiou_head: nn.Module, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if self.mask_on and self.mask_pooler is None:
+            raise ValueError("MaskScoringROIHeads needs a mask branch with a mask pooler "
+                             "(mask_in_features, mask_pooler and mask_head)")
+        self._attach_maskiou_head(maskiou_head)
+
+    @classmethod
+    def _init_mask_head(cls, cfg, input_shape) -> dict:
+        """yacs: detectron2's mask branch plus a MaskIoU head from ``MODEL.ROI_MASKIOU_HEAD``."""
+        ret = super()._init_mask_head(cfg, input_shape)
+        if not ret or ret["mask_pooler"] is None:
+            raise ValueError("MaskScoringROIHeads needs MODEL.MASK_ON and a ROI_MASK_HEAD.POOLER_TYPE")
+        ret["maskiou_head"] = maskiou_head_from_cfg(
+            cfg, in_channels=input_shape[ret["mask_in_features"][0]].channels,
+            pooler_resolution=cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION)
+        return ret
+
+    def _forward_mask(self, features: dict[str, Tensor],
+                      instances: list[Instances]) -> dict[str, Tensor] | list[Instances]:
+        """Training: ``{"loss_mask", "loss_maskiou"}``; inference: ``instances`` with ``pred_masks``
+        ``(D, 1, M, M)`` and ``mask_scores`` ``(D,)``."""
+        if self.training:
+            instances, _ = select_foreground_proposals(instances, self.num_classes)
+        boxes = [x.proposal_boxes if self.training else x.pred_boxes for x in instances]
+        roi_features = self.mask_pooler([features[f] for f in self.mask_in_features], boxes)
+        mask_logits = self.mask_head.layers(roi_features)
+        if self.training:
+            return self.mask_scoring_losses(roi_features, mask_logits, instances)
+        return self.mask_scoring_inference(roi_features, mask_logits, instances)
 
 
 def fraction_inside_proposals(instances: Sequence[Instances], device: torch.device) -> Tensor:

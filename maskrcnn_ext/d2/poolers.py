@@ -16,7 +16,7 @@ from torch import nn
 from ..layers.pooler_variants import ROIPool, ROIWarp
 from ..layers.poolers import ROIAlign
 
-__all__ = ["POOLER_TYPES", "ExtROIPooler", "build_level_op"]
+__all__ = ["POOLER_TYPES", "ExtROIPooler", "build_level_op", "ext_pooler_like", "needs_fixed_sampling"]
 
 # pooler_type -> (single-level operator, its fixed options). detectron2's own names keep their
 # meaning ("ROIAlign" samples in the paper's original coordinates, "ROIAlignV2" with the half-pixel
@@ -30,6 +30,13 @@ POOLER_TYPES: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     "ROIWarp": (ROIWarp, {"aggregate": "max"}),
     "ROIWarpAvg": (ROIWarp, {"aggregate": "avg"}),
 }
+
+
+def needs_fixed_sampling(pooler_type: str) -> bool:
+    """Whether ``pooler_type`` aggregates a fixed grid of samples per bin (max aggregation, RoIWarp),
+    so that detectron2's adaptive ``sampling_ratio=0`` cannot serve it."""
+    op, options = POOLER_TYPES[pooler_type]
+    return op is ROIWarp or options.get("aggregate") == "max"
 
 
 def build_level_op(pooler_type: str, *, output_size: int, spatial_scale: float, sampling_ratio: int) -> nn.Module:
@@ -80,3 +87,12 @@ class ExtROIPooler(ROIPooler):
 
     def extra_repr(self) -> str:
         return f"pooler_type={self.pooler_type!r}, output_size={tuple(self.output_size)}"
+
+
+def ext_pooler_like(pooler: ROIPooler, pooler_type: str, sampling_ratio: int) -> ExtROIPooler:
+    """An :class:`ExtROIPooler` of ``pooler_type`` over the same levels, output size and level
+    assignment as a detectron2 ``ROIPooler`` already built (its operators must have ``spatial_scale``,
+    as all of detectron2's do)."""
+    return ExtROIPooler(tuple(pooler.output_size), [op.spatial_scale for op in pooler.level_poolers], sampling_ratio,
+                        pooler_type, canonical_box_size=pooler.canonical_box_size,
+                        canonical_level=pooler.canonical_level)

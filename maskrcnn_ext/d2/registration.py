@@ -9,6 +9,8 @@ from fvcore.common.registry import Registry
 
 from .mask_heads import MaskRCNNConvUpsampleSoftmaxHead, MaskRCNNMLPHead
 from .mask_scoring import MaskScoringROIHeads
+from .mask_scoring_c4 import MaskScoringRes5ROIHeads
+from .pooler_roi_heads import ExtPoolerRes5ROIHeads, ExtPoolerROIHeads
 
 __all__ = ["REGISTERED", "register_all", "register_once"]
 
@@ -17,6 +19,9 @@ logger = logging.getLogger(__name__)
 # (registry, component): each is registered under its class name.
 REGISTERED: tuple[tuple[Registry, type], ...] = (
     (ROI_HEADS_REGISTRY, MaskScoringROIHeads),
+    (ROI_HEADS_REGISTRY, MaskScoringRes5ROIHeads),
+    (ROI_HEADS_REGISTRY, ExtPoolerROIHeads),
+    (ROI_HEADS_REGISTRY, ExtPoolerRes5ROIHeads),
     (ROI_MASK_HEAD_REGISTRY, MaskRCNNMLPHead),
     (ROI_MASK_HEAD_REGISTRY, MaskRCNNConvUpsampleSoftmaxHead),
 )

@@ -77,3 +77,26 @@ def test_bad_arguments_are_named():
         ExtROIPooler(7, SCALES, 0, "ROIWarp")
     with pytest.raises(ValueError, match="square"):
         ExtROIPooler((7, 9), SCALES, 2, "ROIWarp")
+
+
+@pytest.mark.parametrize("pooler_type, op", [
+    ("ROIWarp", dict(op="maskrcnn_ext.layers.ROIWarp", aggregate="max")),
+    ("ROIAlignV2Max", dict(op="maskrcnn_ext.layers.ROIAlign", aligned=True, aggregate="max")),
+    ("ROIAlignV2", dict(op="maskrcnn_ext.layers.ROIAlign", aligned=True)),
+])
+@pytest.mark.parametrize("strides", [(4, 8, 16, 32), (16,)], ids=["FPN", "C4"])
+def test_same_outputs_and_gradients_as_the_engines_pooler_in_float64(pooler_type, op, strides):
+    """The engine's multi-level pooler and ExtROIPooler, in float64 and on one level as in C4 heads."""
+    generator = torch.Generator().manual_seed(2)
+    maps = [torch.randn(2, 3, 256 // s, 256 // s, generator=generator, dtype=torch.float64) for s in strides]
+    ours, theirs = ([m.clone().requires_grad_() for m in maps] for _ in range(2))
+    out = ExtROIPooler(7, [1 / s for s in strides], 2, pooler_type)(ours, BOXES)
+    engine = build_pooler(output_size=7, strides=strides, sampling_ratio=2, **op)
+    expected = engine(theirs, [b.tensor.double() for b in BOXES])
+    assert out.dtype == torch.float64 and out.shape == (6, 3, 7, 7)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    weights = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+    (out * weights).sum().backward()
+    (expected * weights).sum().backward()
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)

@@ -13,6 +13,8 @@ from maskrcnn_ext.d2.registration import register_once
 
 def test_components_are_registered_under_their_class_names():
     assert ROI_HEADS_REGISTRY.get("MaskScoringROIHeads") is d2.MaskScoringROIHeads
+    for name in ("MaskScoringRes5ROIHeads", "ExtPoolerROIHeads", "ExtPoolerRes5ROIHeads"):
+        assert ROI_HEADS_REGISTRY.get(name) is getattr(d2, name)
     assert ROI_MASK_HEAD_REGISTRY.get("MaskRCNNMLPHead") is d2.MaskRCNNMLPHead
     assert ROI_MASK_HEAD_REGISTRY.get("MaskRCNNConvUpsampleSoftmaxHead") is d2.MaskRCNNConvUpsampleSoftmaxHead
 
