@@ -1,0 +1,6 @@
+# Table 2c, RoIPool, at COCO scale; the arm is c_roipool in ../common/arms.py.
+from ..common.arms import c_roipool
+from .base_R_50_C4 import dataloader, lr_multiplier, model, optimizer, train  # noqa: F401
+
+c_roipool(model)
+train.output_dir = "./output/d2_bridge/coco/c_roipool"

@@ -1,0 +1,6 @@
+# Table 2e, MLP mask head (fc 1024-1024), at COCO scale; the arm is e_mlp_2fc in ../common/arms.py.
+from ..common.arms import e_mlp_2fc
+from .base_R_50_FPN import dataloader, lr_multiplier, model, optimizer, train  # noqa: F401
+
+e_mlp_2fc(model)
+train.output_dir = "./output/d2_bridge/coco/e_mlp_2fc"

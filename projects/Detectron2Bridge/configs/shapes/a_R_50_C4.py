@@ -1,0 +1,4 @@
+# Table 2a, R-50-C4: the C4 root unchanged (also 2b's sigmoid and 2c's RoIAlign-avg arm), at CPU scale.
+from .base_R_50_C4 import dataloader, lr_multiplier, model, optimizer, train  # noqa: F401
+
+train.output_dir = "./output/d2_bridge/shapes/a_R_50_C4"

@@ -1,0 +1,6 @@
+# Table 2c, RoIWarp (avg), at CPU scale; the arm is c_roiwarp_avg in ../common/arms.py.
+from ..common.arms import c_roiwarp_avg
+from .base_R_50_C4 import dataloader, lr_multiplier, model, optimizer, train  # noqa: F401
+
+c_roiwarp_avg(model)
+train.output_dir = "./output/d2_bridge/shapes/c_roiwarp_avg"
