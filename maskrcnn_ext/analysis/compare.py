@@ -4,6 +4,10 @@ a baseline arm, diff the arms' configs, and render the result as Markdown and CS
 Spread is half the range over seeds, ``(max - min) / 2``. AP keys (whose last ``/`` part starts
 with ``AP``) are stored as fractions and reported in AP points (x100), in Markdown and CSV alike;
 other metrics are reported as stored.
+
+Runs of Detectron2's engine (its ``metrics.json``, AP converted to fractions when read) compare like
+the toolkit's, and both kinds can be mixed: AP deltas are then taken across engines, while configs
+are diffed only between arms of the same engine (against the baseline, or the engine's first arm).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ DEFAULT_METRICS: tuple[str, ...] = tuple(
 # COCO's keypoint metric has no small bucket.
 KEYPOINT_METRICS: tuple[str, ...] = tuple(f"keypoints/{name}" for name in ("AP", "AP50", "AP75", "APm", "APl"))
 MISSING = "–"
+ENGINE_LABELS = {"maskrcnn_ext": "this toolkit's engine", "detectron2": "Detectron2's engine"}
 WITHIN_SPREAD_FLAG = "~"
 _TOLERANCE = 1e-9
 
@@ -42,13 +47,19 @@ class Stat:
 
 @dataclass
 class ArmSummary:
-    """One arm: its evaluated runs, per-metric stats, deltas vs the baseline and config diff."""
+    """One arm: its evaluated runs, per-metric stats, deltas vs the baseline and config diff.
+
+    ``engine`` is its runs' engine (``"maskrcnn_ext"``, ``"detectron2"``; ``"mixed"`` when they
+    disagree); ``diff_reference`` the arm its config is diffed against (itself for a reference).
+    """
 
     name: str
     runs: list[Run]
     stats: dict[str, Stat | None]
     deltas: dict[str, tuple[float, bool] | None] = field(default_factory=dict)
     config_diff: list[tuple[str, str, str]] | None = None
+    engine: str = "maskrcnn_ext"
+    diff_reference: str | None = None
 
 
 @dataclass
@@ -84,15 +95,24 @@ def _delta(arm: Stat | None, base: Stat | None) -> tuple[float, bool] | None:
     return value, abs(value) <= arm.spread + base.spread + _TOLERANCE
 
 
+def _diff_reference(arm: ArmSummary, arms: Sequence[ArmSummary], reference: ArmSummary) -> ArmSummary:
+    """The reference if it has ``arm``'s engine, else the first arm of that engine: another engine's
+    config names other classes and keys, so a diff across engines would list everything."""
+    if arm.engine == reference.engine:
+        return reference
+    return next(a for a in arms if a.engine == arm.engine)
+
+
 def _add_comparisons(arms: list[ArmSummary], all_runs: dict[str, list[Run]], reference: str,
                      with_deltas: bool) -> None:
     ref = next(a for a in arms if a.name == reference)
-    ref_config = first_config(all_runs[reference])
     for arm in arms:
         if with_deltas and arm is not ref:
             arm.deltas = {m: _delta(arm.stats[m], ref.stats[m]) for m in arm.stats}
-        config = first_config(all_runs[arm.name])
-        if arm is not ref and ref_config is not None and config is not None:
+        diff_ref = _diff_reference(arm, arms, ref)
+        arm.diff_reference = diff_ref.name
+        ref_config, config = first_config(all_runs[diff_ref.name]), first_config(all_runs[arm.name])
+        if arm is not diff_ref and ref_config is not None and config is not None:
             arm.config_diff = config_diff(ref_config, config)
 
 
@@ -106,7 +126,10 @@ def _summarize_arm(name: str, runs: Sequence[Run], metrics: Sequence[str]) -> Ar
         logger.warning("Arm %s: the seeds' final evaluations are at different iterations %s", name, final_iters)
     finals = [r.final_eval for r in evaluated]
     stats = {m: summarize([f[m] for f in finals if f is not None and m in f]) for m in metrics}
-    return ArmSummary(name, evaluated, stats)
+    engines = {r.engine for r in evaluated}
+    if len(engines) > 1:
+        logger.warning("Arm %s pools runs of different engines (%s)", name, ", ".join(sorted(engines)))
+    return ArmSummary(name, evaluated, stats, engine=engines.pop() if len(engines) == 1 else "mixed")
 
 
 def _default_metrics(runs: Sequence[Run]) -> list[str]:
@@ -190,6 +213,24 @@ def _footnotes(comp: Comparison) -> list[str]:
     if comp.baseline is not None:
         notes.append(f"Δ = arm mean − baseline (`{comp.baseline}`) mean; a trailing `{WITHIN_SPREAD_FLAG}` "
                      "marks |Δ| ≤ spread(arm) + spread(baseline), i.e. within seed spread.")
+    return notes + _engine_notes(comp)
+
+
+def _engine_notes(comp: Comparison) -> list[str]:
+    """Which engine trained which arm, when Detectron2's did any of them."""
+    engines: dict[str, list[str]] = {}
+    for arm in comp.arms:
+        engines.setdefault(arm.engine, []).append(f"`{arm.name}`")
+    if set(engines) <= {"maskrcnn_ext"}:
+        return []
+    trained = "; ".join(f"{ENGINE_LABELS.get(e, e + ' engines')}: {', '.join(names)}" for e, names in engines.items())
+    notes = [f"Trained by {trained}. Detectron2's runs are read from its `metrics.json`, AP points "
+             "divided by 100 when read; their final evaluation is the row labelled `max_iter` (this "
+             "toolkit labels its own `max_iter − 1`)."]
+    if len(engines) > 1:
+        notes.append("Arms of different engines are compared by their final COCO AP as each engine "
+                     "evaluated it, so a Δ across engines measures the engines as well as the arms; "
+                     "configs are diffed only between arms of the same engine.")
     return notes
 
 
@@ -206,14 +247,28 @@ def format_markdown(comp: Comparison) -> str:
     for note in _footnotes(comp):
         lines += ["", f"*{note}*"]
     if comp.reference is not None and len(comp.arms) > 1:
-        role = "baseline" if comp.baseline else "first arm"
-        lines += ["", f"## Config differences vs `{comp.reference}` ({role})", ""]
-        for arm in (a for a in comp.arms if a.name != comp.reference):
-            if arm.config_diff:
-                lines += [f"- **{arm.name}**"] + [f"  - `{text}`" for text in _diff_text(arm)]
-            else:
-                lines.append(f"- **{arm.name}**: {_diff_text(arm)[0]}")
+        for reference in dict.fromkeys(a.diff_reference for a in comp.arms):
+            lines += _diff_section(comp, reference)
     return "\n".join(lines) + "\n"
+
+
+def _diff_section(comp: Comparison, reference: str | None) -> list[str]:
+    """The config differences of the arms diffed against ``reference`` (none when it has no others)."""
+    arms = [a for a in comp.arms if a.diff_reference == reference and a.name != reference]
+    if not arms:
+        return []
+    if reference == comp.reference:
+        role = "baseline" if comp.baseline else "first arm"
+    else:
+        engine = next(a.engine for a in comp.arms if a.name == reference)
+        role = f"first arm of {ENGINE_LABELS.get(engine, engine)}"
+    lines = ["", f"## Config differences vs `{reference}` ({role})", ""]
+    for arm in arms:
+        if arm.config_diff:
+            lines += [f"- **{arm.name}**"] + [f"  - `{text}`" for text in _diff_text(arm)]
+        else:
+            lines.append(f"- **{arm.name}**: {_diff_text(arm)[0]}")
+    return lines
 
 
 def _number(value: float) -> float:
@@ -228,8 +283,10 @@ def _csv_row(arm: ArmSummary, comp: Comparison) -> list[Any]:
         if comp.baseline is not None:
             delta = arm.deltas.get(m)
             row += [_number(delta[0] * scale), int(delta[1])] if delta else ["", ""]
-    is_ref = arm.name == comp.reference
-    return row + ["" if is_ref else "; ".join(_diff_text(arm))]
+    if arm.diff_reference in (None, arm.name):
+        return row + [""]
+    prefix = "" if arm.diff_reference == comp.reference else f"vs {arm.diff_reference}: "
+    return row + [prefix + "; ".join(_diff_text(arm))]
 
 
 def write_csv(comp: Comparison, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""PNG plots of compared runs: training-loss curves per arm and a bar chart of AP per arm.
+"""PNG plots of compared runs: training-loss and AP curves per arm and a bar chart of AP per arm.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot), so plotting needs no display
 and leaves the process-wide matplotlib backend alone.
@@ -41,9 +41,11 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     return (csum[end] - csum[start]) / (end - start)
 
 
-def run_curve(run: Run, key: str) -> Curve:
-    """``(iterations, values)`` of train scalar ``key`` in ``run``, sorted by iteration, finite only."""
-    points = sorted((it, row[key]) for it, row in run.train.items() if key in row and math.isfinite(row[key]))
+def run_curve(run: Run, key: str, *, evals: bool = False) -> Curve:
+    """``(iterations, values)`` of ``key`` in ``run``'s train rows (its eval rows with ``evals``),
+    sorted by iteration, finite only."""
+    rows = run.evals if evals else run.train
+    points = sorted((it, row[key]) for it, row in rows.items() if key in row and math.isfinite(row[key]))
     return np.array([p[0] for p in points], dtype=np.int64), np.array([p[1] for p in points], dtype=np.float64)
 
 
@@ -79,20 +81,23 @@ def _note(ax: Axes, text: str) -> None:
     logger.warning("%s", text)
 
 
-def _draw_arm_curves(ax: Axes, name: str, runs: Sequence[Run], key: str, smooth: int, color: str) -> bool:
-    """Light per-seed lines and the bold seed mean of one arm; False when it has no such scalar."""
-    curves = [c for c in (run_curve(r, key) for r in runs) if c[0].size]
+def _draw_arm_curves(ax: Axes, name: str, runs: Sequence[Run], key: str, smooth: int, color: str,
+                     *, evals: bool = False) -> bool:
+    """Light per-seed lines and the bold seed mean of one arm; False when it has no such scalar.
+    ``evals`` draws an eval key (AP in points, a marker per evaluation) instead of a train scalar."""
+    curves = [c for c in (run_curve(r, key, evals=evals) for r in runs) if c[0].size]
     if not curves:
         return False
+    scale, marker = (metric_scale(key), "o") if evals else (1.0, None)
     if len(curves) > 1:
         for its, values in curves:
-            ax.plot(its, moving_average(values, smooth), color=color, alpha=0.25, linewidth=0.8)
+            ax.plot(its, moving_average(values, smooth) * scale, color=color, alpha=0.25, linewidth=0.8)
     its, mean = mean_curve(curves)
     if its.size == 0:
-        logger.warning("Arm %s: its seeds share no logged iteration; no mean loss curve", name)
+        logger.warning("Arm %s: its seeds share no logged iteration of %s; no mean curve", name, key)
         return True
     label = f"{name} (mean of {len(curves)} seeds)" if len(curves) > 1 else name
-    ax.plot(its, moving_average(mean, smooth), color=color, linewidth=1.8, label=label)
+    ax.plot(its, moving_average(mean, smooth) * scale, color=color, linewidth=1.8, marker=marker, label=label)
     return True
 
 
@@ -116,6 +121,32 @@ def plot_loss_curves(arms: Mapping[str, Sequence[Run]], path: Path, key: str = "
     suffix = f", moving average over {smooth} points" if smooth > 1 else ""
     ax.set(xlabel="iteration", ylabel=key, title=f"{key} per arm (mean over seeds{suffix})")
     ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_ap_curves(arms: Mapping[str, Sequence[Run]], path: Path,
+                   metrics: Sequence[str] = ("bbox/AP", "segm/AP")) -> None:
+    """Write a PNG of evaluation ``metrics`` against iteration, one panel each: per arm the seed mean
+    (on the iterations every seed evaluated), seeds as light lines.
+
+    Args:
+        arms: arm name -> its runs.
+        path: destination ``.png``.
+        metrics: eval keys; AP keys are drawn in AP points (x100).
+    """
+    fig = Figure(figsize=(6.0 * len(metrics), 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    for j, metric in enumerate(metrics):
+        ax = fig.add_subplot(1, len(metrics), j + 1)
+        drawn = [_draw_arm_curves(ax, name, runs, metric, 1, f"C{i % 10}", evals=True)
+                 for i, (name, runs) in enumerate(arms.items())]
+        if any(drawn):
+            ax.legend(fontsize="small")
+        else:
+            _note(ax, f"no {metric!r} in the evaluation rows of any run")
+        unit = " (x100)" if metric_scale(metric) != 1 else ""
+        ax.set(xlabel="iteration", ylabel=metric + unit, title=f"{metric} per arm (mean over seeds)")
+        ax.grid(alpha=0.3)
     _save(fig, path)
 
 

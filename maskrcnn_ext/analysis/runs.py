@@ -1,9 +1,11 @@
 """Read training run directories (``metrics.jsonl`` rows, resolved ``config.yaml``); diff configs.
 
-A run directory holds ``metrics.jsonl``, one ``{"type": "train"|"eval", "iteration": ...}`` object
-per line; a resumed run appends to it, so the last row of a (type, iteration) wins. A sweep is laid
-out as ``<sweep>/<arm>/seed<k>/``; the arm of a ``seed<k>`` run is its parent directory's name, the
-arm of any other run directory is its own name.
+A run directory of this toolkit holds ``metrics.jsonl``, one ``{"type": "train"|"eval", "iteration": ...}``
+object per line; a resumed run appends to it, so the last row of a (type, iteration) wins. A run
+directory of Detectron2's engine holds its ``metrics.json`` instead, read into the same rows by
+:mod:`.detectron2_runs` (AP converted to fractions); a directory with both is read as the toolkit's.
+A sweep is laid out as ``<sweep>/<arm>/seed<k>/``; the arm of a ``seed<k>`` run is its parent
+directory's name, the arm of any other run directory is its own name.
 """
 from __future__ import annotations
 
@@ -16,9 +18,15 @@ from typing import Any, Sequence
 
 import yaml
 
+from maskrcnn_ext.analysis.detectron2_runs import METRICS_FILE as DETECTRON2_METRICS_FILE
+from maskrcnn_ext.analysis.detectron2_runs import load_yaml_data, read_detectron2_metrics
+
 logger = logging.getLogger(__name__)
 
 _SEED_DIR = re.compile(r"^seed(\d+)$")
+METRICS_FILE = "metrics.jsonl"
+# The engine that wrote a run, by its metrics file; the first one present wins.
+ENGINES = {METRICS_FILE: "maskrcnn_ext", DETECTRON2_METRICS_FILE: "detectron2"}
 Rows = dict[int, dict[str, float]]
 # Keys that differ between any two runs, so they say nothing about the ablation.
 IGNORED_CONFIG_KEYS = frozenset({"train.output_dir", "train.seed", "dataloader.train.seed",
@@ -35,6 +43,7 @@ class Run:
         train: iteration -> numeric values of the train row.
         evals: iteration -> numeric values of the eval row (``"bbox/AP"`` etc.).
         config: the parsed ``config.yaml``, None when it is missing or unreadable.
+        engine: the engine that trained it: ``"maskrcnn_ext"`` or ``"detectron2"``.
     """
 
     path: Path
@@ -42,6 +51,7 @@ class Run:
     train: Rows
     evals: Rows
     config: dict[str, Any] | None
+    engine: str = "maskrcnn_ext"
 
     @property
     def final_eval(self) -> dict[str, float] | None:
@@ -95,7 +105,7 @@ def load_config(run_dir: Path) -> dict[str, Any] | None:
     """
     path = run_dir / "config.yaml"
     try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+        cfg = load_yaml_data(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
         logger.warning("Cannot read %s (%s); no config diff for this run", path, type(e).__name__)
         return None
@@ -105,22 +115,28 @@ def load_config(run_dir: Path) -> dict[str, Any] | None:
     return cfg
 
 
+def metrics_file(run_dir: Path) -> Path | None:
+    """The run's metrics file: ``metrics.jsonl`` (this toolkit) or ``metrics.json`` (Detectron2), or None."""
+    return next((run_dir / name for name in ENGINES if (run_dir / name).is_file()), None)
+
+
 def _seed_runs(path: Path) -> list[Path]:
-    """The ``seed<k>`` subdirectories of ``path`` that hold a ``metrics.jsonl``, by seed number."""
+    """The ``seed<k>`` subdirectories of ``path`` that hold a metrics file, by seed number."""
     seeds = [(int(m.group(1)), p) for p in path.iterdir() if p.is_dir() and (m := _SEED_DIR.match(p.name))]
-    return [p for _, p in sorted(seeds) if (p / "metrics.jsonl").is_file()]
+    return [p for _, p in sorted(seeds) if metrics_file(p) is not None]
 
 
 def find_run_dirs(path: Path) -> tuple[str | None, list[Path]]:
     """Classify ``path`` as a ``"run"``, ``"arm"`` or ``"sweep"`` directory and list its runs.
 
     Args:
-        path: a run dir (has ``metrics.jsonl``), an arm dir (``seed*/``) or a sweep dir (``*/seed*/``).
+        path: a run dir (has ``metrics.jsonl`` or Detectron2's ``metrics.json``), an arm dir
+            (``seed*/``) or a sweep dir (``*/seed*/``).
 
     Returns:
-        ``(kind, run_dirs)``; ``(None, [])`` when no ``metrics.jsonl`` is found where expected.
+        ``(kind, run_dirs)``; ``(None, [])`` when no metrics file is found where expected.
     """
-    if (path / "metrics.jsonl").is_file():
+    if metrics_file(path) is not None:
         return "run", [path]
     if not path.is_dir():
         return None, []
@@ -141,6 +157,19 @@ def arm_name(run_dir: Path) -> str:
     return _arm_dir(run_dir).name
 
 
+def _separate_engines(runs: Sequence[Run]) -> None:
+    """Rename the Detectron2 runs of an arm name that this toolkit's runs also have to ``NAME@detectron2``:
+    both projects name their arms alike, and seeds of two engines are not seeds of one arm."""
+    engines: dict[str, set[str]] = {}
+    for run in runs:
+        engines.setdefault(run.arm, set()).add(run.engine)
+    for arm in sorted(name for name, found in engines.items() if len(found) > 1):
+        logger.info("Arm %s has runs of both engines; Detectron2's are compared as %s@detectron2", arm, arm)
+        for run in runs:
+            if run.arm == arm and run.engine == "detectron2":
+                run.arm = f"{arm}@detectron2"
+
+
 def _warn_pooled_arms(runs: Sequence[Run]) -> None:
     """Warn about arms whose runs come from different directories (e.g. two sweeps' ``base``)."""
     dirs: dict[str, set[Path]] = {}
@@ -151,11 +180,26 @@ def _warn_pooled_arms(runs: Sequence[Run]) -> None:
             logger.warning("Arm %s pools the runs of %s as seeds of one arm", arm, ", ".join(sorted(map(str, arm_dirs))))
 
 
+def read_run(run_dir: Path) -> Run:
+    """One run directory of either engine, its arm named by :func:`arm_name`.
+
+    Args:
+        run_dir: a directory holding ``metrics.jsonl`` or Detectron2's ``metrics.json``.
+    """
+    path = metrics_file(run_dir)
+    if path is None:
+        raise FileNotFoundError(f"{run_dir}: neither {' nor '.join(ENGINES)}")
+    engine = ENGINES[path.name]
+    train, evals = read_metrics(path) if engine == "maskrcnn_ext" else read_detectron2_metrics(path)
+    return Run(run_dir, arm_name(run_dir), train, evals, load_config(run_dir), engine)
+
+
 def load_runs(paths: Sequence[Path]) -> list[Run]:
     """Every run under ``paths``, in order; a run reached through two paths is read once.
 
     Paths without any run are warned about and skipped, and so is (for the AP tables, by the
-    caller) a run without evaluation rows, which is warned about here.
+    caller) a run without evaluation rows, which is warned about here. Where runs of both engines
+    share an arm name, Detectron2's are named ``NAME@detectron2``.
 
     Args:
         paths: run, arm or sweep directories.
@@ -168,15 +212,17 @@ def load_runs(paths: Sequence[Path]) -> list[Run]:
     for path in map(Path, paths):
         kind, run_dirs = find_run_dirs(path)
         if kind is None:
-            logger.warning("%s: not a run, arm or sweep directory (no metrics.jsonl found); skipped", path)
+            logger.warning("%s: not a run, arm or sweep directory (no metrics.jsonl or metrics.json found); "
+                           "skipped", path)
         for run_dir in run_dirs:
             if run_dir.resolve() in seen:
                 continue
             seen.add(run_dir.resolve())
-            train, evals = read_metrics(run_dir / "metrics.jsonl")
-            if not evals:
+            run = read_run(run_dir)
+            if not run.evals:
                 logger.warning("%s: no evaluation rows; left out of the AP tables", run_dir)
-            runs.append(Run(run_dir, arm_name(run_dir), train, evals, load_config(run_dir)))
+            runs.append(run)
+    _separate_engines(runs)
     _warn_pooled_arms(runs)
     return runs
 

@@ -1,7 +1,8 @@
 """``maskrcnn-ext compare``: AP tables over seeds, deltas vs a baseline arm, plots, config diffs.
 
-Writes ``compare.md``, ``compare.csv``, ``loss_curves.png`` and ``ap_per_arm.png`` and prints the
-Markdown. Exit status: 0 done, 1 no usable run, 2 unknown metric or baseline arm.
+Writes ``compare.md``, ``compare.csv``, ``loss_curves.png``, ``ap_curves.png`` and ``ap_per_arm.png``
+and prints the Markdown. Reads this toolkit's run directories and Detectron2's (its ``metrics.json``).
+Exit status: 0 done, 1 no usable run, 2 unknown metric or baseline arm.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def _positive_int(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="run dirs (with metrics.jsonl), arm dirs (seed*/ runs) or sweep dirs (*/seed*/ runs)")
+                        help="run dirs (with metrics.jsonl, or Detectron2's metrics.json), arm dirs (seed*/ runs) "
+                             "or sweep dirs (*/seed*/ runs)")
     parser.add_argument("--baseline", metavar="ARM",
                         help="arm to take deltas against and diff configs with "
                              "(default: no deltas, configs diffed against the first arm)")
@@ -54,7 +56,7 @@ def default_output_dir(paths: Sequence[Path]) -> Path:
 
 
 def write_outputs(comparison: Comparison, arms: Mapping[str, Sequence[Run]], out_dir: Path, smooth: int) -> str:
-    """Write ``compare.md``, ``compare.csv``, ``loss_curves.png`` and ``ap_per_arm.png``.
+    """Write ``compare.md``, ``compare.csv``, ``loss_curves.png``, ``ap_curves.png`` and ``ap_per_arm.png``.
 
     Args:
         comparison: the aggregated arms.
@@ -67,15 +69,16 @@ def write_outputs(comparison: Comparison, arms: Mapping[str, Sequence[Run]], out
     """
     # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.analysis.compare import format_markdown, write_csv
-    from maskrcnn_ext.analysis.plots import plot_ap_bars, plot_loss_curves
+    from maskrcnn_ext.analysis.plots import plot_ap_bars, plot_ap_curves, plot_loss_curves
 
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = format_markdown(comparison)
     (out_dir / "compare.md").write_text(markdown, encoding="utf-8")
     write_csv(comparison, out_dir / "compare.csv")
     plot_loss_curves(arms, out_dir / "loss_curves.png", smooth=smooth)
+    plot_ap_curves(arms, out_dir / "ap_curves.png")
     plot_ap_bars(comparison.arms, out_dir / "ap_per_arm.png")
-    logger.info("Wrote compare.md, compare.csv, loss_curves.png and ap_per_arm.png to %s", out_dir)
+    logger.info("Wrote compare.md, compare.csv, loss_curves.png, ap_curves.png and ap_per_arm.png to %s", out_dir)
     return markdown
 
 
@@ -86,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     runs = [r for r in load_runs(args.paths) if r.train or r.evals]
     if not runs:
-        sys.stderr.write(f"compare: no usable run (no metrics.jsonl rows) under {', '.join(map(str, args.paths))}\n")
+        sys.stderr.write(f"compare: no usable run (no metrics.jsonl / metrics.json rows) under "
+                         f"{', '.join(map(str, args.paths))}\n")
         return 1
     try:
         comparison = compare_runs(runs, args.metrics, args.baseline)

@@ -3,6 +3,7 @@
     maskrcnn-ext sweep suite.yaml --output output/sweep
     maskrcnn-ext sweep suite.yaml --output output/sweep --subset quick --seeds 0 1 2 --set train.max_iter=500
     maskrcnn-ext sweep suite.yaml --output output/sweep --only baseline --dry-run
+    maskrcnn-ext sweep projects/Detectron2Bridge/suite_shapes.yaml --output output/d2sweep    # its launcher: key
     maskrcnn-ext sweep suite.yaml --output output/sweep --launcher submitit --partition gpu --gpus-per-job 1 \\
         --cpus-per-task 10 --timeout-min 720 --jobs 8    # Slurm: one job each, 8 at a time
 
@@ -28,7 +29,8 @@ _SLURM_FLAGS = {"partition": "--partition", "gpus_per_job": "--gpus-per-job", "c
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("suite", help="suite YAML: seeds, arms (name -> config), optional overrides and subsets")
+    parser.add_argument("suite", help="suite YAML: seeds, arms (name -> config), optional overrides, subsets "
+                                      "and launcher (the training script, e.g. Detectron2's)")
     parser.add_argument("--output", required=True, help="root folder; each job trains into OUTPUT/ARM/seedS")
     parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="seeds to run instead of the suite's")
     parser.add_argument("--only", nargs="+", metavar="ARM", help="run only these arms")
@@ -39,8 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--launcher", default="local", metavar="{local,submitit}",
                         help="where the jobs run: local = child processes of this command (default); "
                              "submitit = one Slurm job each, submitted with submitit")
-    parser.add_argument("--train-script", default="train_net.py", metavar="PATH",
-                        help="training script run for each job (default: train_net.py in the current folder)")
+    parser.add_argument("--train-script", default=None, metavar="PATH",
+                        help="training script run for each job (default: the suite's launcher, else "
+                             "train_net.py in the current folder)")
     parser.add_argument("--dry-run", action="store_true", help="print each job's state and command, run nothing")
     parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="config overrides given to every job, e.g. --set train.max_iter=500")
@@ -90,16 +93,17 @@ def make_launcher(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     try:
         _check_launcher(args)
-        jobs = plan_sweep(load_suite(args.suite), output_dir=args.output, seeds=args.seeds, only=args.only,
+        suite = load_suite(args.suite)
+        jobs = plan_sweep(suite, output_dir=args.output, seeds=args.seeds, only=args.only,
                           subset=args.subset, extra_overrides=args.overrides)
         launcher = make_launcher(args)
+        script = resolve_script(args.train_script, suite=suite)
         if args.dry_run:
             # The plan is this option's output, so it goes to stdout rather than the log.
-            plan = format_plan(jobs, script=resolve_script(args.train_script),
-                               num_processes=getattr(launcher, "num_processes", 1))
+            plan = format_plan(jobs, script=script, num_processes=getattr(launcher, "num_processes", 1))
             sys.stdout.write(plan + "\n")
             return 0
-        return run_sweep(jobs, output_dir=args.output, script=args.train_script, launcher=launcher)
+        return run_sweep(jobs, output_dir=args.output, script=script, launcher=launcher)
     except SweepError as e:
         sys.stderr.write(f"maskrcnn-ext sweep: error: {e}\n")
         return 2

@@ -1,11 +1,15 @@
 """Run a suite of configs x seeds, each job training into its own run directory, resumably.
 
 A suite file is YAML, config paths relative to its folder: ``seeds: [0, 1]``, ``arms: {name: config.py}``,
-optional ``overrides: [key=value, ...]`` for every arm and ``subsets: {quick: [name, ...]}``.
-Each (arm, seed) is a run of the training script (``train_net.py``) into
-``<output>/<arm>/seed<seed>``. A job is finished when its run directory holds ``sweep_done.json``
-(written once the script exits 0); finished jobs are skipped and an unfinished one with a
-``last_checkpoint`` is resumed, so re-running an interrupted sweep completes it. This module plans;
+optional ``overrides: [key=value, ...]`` for every arm, ``subsets: {quick: [name, ...]}`` and
+``launcher: path/to/train_net.py``, the training script of the suite (relative to the suite's folder
+or to a folder above it, e.g. the repository root). Each (arm, seed) is a run of the training script
+(the suite's launcher, else ``train_net.py``) into ``<output>/<arm>/seed<seed>``, given as
+``--config-file CONFIG [--resume] key=value ...`` with ``train.seed``, ``dataloader.train.seed`` and
+``train.output_dir`` among the overrides: the keys of a LazyConfig of this toolkit or of Detectron2.
+A job is finished when its run directory holds ``sweep_done.json`` (written once the script exits 0);
+finished jobs are skipped and an unfinished one with a ``last_checkpoint`` is resumed, so re-running
+an interrupted sweep completes it. This module plans;
 :mod:`.sweep_runner` executes, through a launcher of :mod:`.launchers` (child processes on this
 machine) or :mod:`.submitit_launcher` (Slurm jobs).
 """
@@ -33,7 +37,7 @@ logger = logging.getLogger(__name__)
 DONE_MARKER = "sweep_done.json"
 STDOUT_FILE = "sweep_stdout.txt"
 SUMMARY_FILE = "sweep_summary.json"
-_SUITE_KEYS = {"seeds", "arms", "overrides", "subsets"}
+_SUITE_KEYS = {"seeds", "arms", "overrides", "subsets", "launcher"}
 
 
 class SweepError(ValueError):
@@ -42,13 +46,15 @@ class SweepError(ValueError):
 
 @dataclass(frozen=True)
 class Suite:
-    """A parsed suite file; ``arms`` maps each arm name to its config's absolute path."""
+    """A parsed suite file; ``arms`` maps each arm name to its config's absolute path, ``launcher`` is
+    the absolute path of the suite's training script (None: the caller's default)."""
 
     path: str
     seeds: list[int]
     arms: dict[str, str]
     overrides: list[str]
     subsets: dict[str, list[str]]
+    launcher: str | None = None
 
 
 @dataclass
@@ -99,6 +105,26 @@ def _check_arms(names: Sequence[str], arms: dict[str, str], *, what: str) -> Non
         raise SweepError(f"unknown arm(s) {', '.join(unknown)} in {what}; arms: {', '.join(arms)}")
 
 
+def _suite_launcher(base: str, value: Any) -> str | None:
+    """The absolute path of the suite's ``launcher``: as given when absolute, else the first file
+    found relative to the suite's folder ``base`` or to one of the folders above it."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SweepError(f"launcher must be the path of a training script, got {value!r}")
+    if os.path.isabs(value):
+        candidates = [value]
+    else:
+        folders = [base]
+        while os.path.dirname(folders[-1]) != folders[-1]:
+            folders.append(os.path.dirname(folders[-1]))
+        candidates = [os.path.normpath(os.path.join(folder, value)) for folder in folders]
+    found = next((c for c in candidates if os.path.isfile(c)), None)
+    if found is None:
+        raise SweepError(f"launcher {value!r} not found relative to {base} or any folder above it")
+    return found
+
+
 def load_suite(path: str) -> Suite:
     """Read and validate a suite file.
 
@@ -125,7 +151,8 @@ def load_suite(path: str) -> Suite:
     for name, members in subsets.items():
         _check_arms(members, arms, what=f"subset {name!r}")
     return Suite(path=path, seeds=_as_seeds(data.get("seeds", [0]), path), arms=arms,
-                 overrides=[str(o) for o in data.get("overrides") or []], subsets=subsets)
+                 overrides=[str(o) for o in data.get("overrides") or []], subsets=subsets,
+                 launcher=_suite_launcher(base, data.get("launcher")))
 
 
 def _select_arms(suite: Suite, *, only: Sequence[str] | None, subset: str | None) -> list[str]:
@@ -177,9 +204,12 @@ def plan_sweep(suite: Suite, *, output_dir: str, seeds: Sequence[int] | None = N
     return jobs
 
 
-def resolve_script(script: str | None = None) -> str:
-    """The training script's absolute path (default ``train_net.py`` in the current folder)."""
-    path = os.path.abspath(script or "train_net.py")
+def resolve_script(script: str | None = None, *, suite: Suite | None = None) -> str:
+    """The training script's absolute path: ``script`` when given, else the suite's ``launcher``,
+    else ``train_net.py`` in the current folder."""
+    if script is not None and suite is not None and suite.launcher is not None:
+        logger.info("training script %s given; the suite's launcher %s is not used", script, suite.launcher)
+    path = os.path.abspath(script or (suite.launcher if suite is not None else None) or "train_net.py")
     if not os.path.isfile(path):
         raise SweepError(f"training script not found: {path} "
                          "(run from the repository root or give the script's path)")

@@ -267,7 +267,8 @@ def run_sweep(jobs: Sequence[SweepJob], *, output_dir: str, script: str | None =
     Args:
         jobs: from :func:`.sweep.plan_sweep`; finished ones are skipped.
         output_dir: where ``sweep_summary.json`` goes.
-        script: the training script (default ``train_net.py`` in the current folder).
+        script: the training script (default ``train_net.py`` in the current folder; the caller
+            resolves a suite's ``launcher`` with :func:`.sweep.resolve_script`).
         launcher: where the jobs run; default a :class:`.launchers.LocalLauncher` (one job per CUDA
             device, else one).
         poll_interval: seconds between checks on the jobs in flight; default the launcher's.

@@ -36,7 +36,7 @@ def _propagate_logs(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip drawing in the table tests (test_png_files_are_written draws); keeps the file fast."""
-    for name in ("plot_loss_curves", "plot_ap_bars"):
+    for name in ("plot_loss_curves", "plot_ap_curves", "plot_ap_bars"):
         monkeypatch.setattr(plots, name, lambda arms, path, **kwargs: Path(path).touch())
 
 
@@ -214,7 +214,7 @@ def test_png_files_are_written(tmp_path):
     sweep = make_sweep(tmp_path)
     write_run(sweep / "noeval" / "seed0", losses=(3.0, 2.0))
     assert run_cli(str(sweep), "--smooth", "2", "--output", str(tmp_path / "out")) == 0
-    for name in ("loss_curves.png", "ap_per_arm.png"):
+    for name in ("loss_curves.png", "ap_curves.png", "ap_per_arm.png"):
         data = (tmp_path / "out" / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 1000
 
