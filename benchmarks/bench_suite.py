@@ -10,6 +10,9 @@ drift). Prints Markdown and writes the raw numbers as JSON.
     python benchmarks/bench_suite.py --only paste coco   # some parts
     python benchmarks/bench_suite.py --only precision    # bfloat16 against float32, our models
     python benchmarks/bench_suite.py --only export       # eager against the .pt2 program and ONNX Runtime
+    python benchmarks/bench_suite.py --only detectron2   # against Detectron2's own R-50-FPN, same weights
+
+The Detectron2 rows run (also by default) only where detectron2 is importable.
 """
 from __future__ import annotations
 
@@ -30,7 +33,13 @@ import suite_ops as so  # noqa: E402
 import suite_export as se  # noqa: E402
 import suite_precision as sp  # noqa: E402
 
-PARTS = ("inference", "training", "precision", "export", "paste", "coco", "loader", "limit", "memory")
+try:  # the only part that needs detectron2, which is not on PyPI
+    import suite_detectron2 as sd  # noqa: E402
+except ImportError as err:
+    sd, NO_DETECTRON2 = None, str(err)
+
+PARTS = ("inference", "training", "precision", "export", "detectron2", "paste", "coco", "loader", "limit",
+         "memory")
 R50_SIZE = (800, 1333)
 DEMO_SIZE = (256, 320)
 logger = logging.getLogger("bench_suite")
@@ -149,7 +158,8 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    available = [p for p in PARTS if p != "detectron2" or sd is not None]
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=available)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no 800x1333 training or memory")
     parser.add_argument("--repeats", type=int, default=None, help="repetitions per measurement (default 5, quick 2)")
     parser.add_argument("--json", default="output/bench_suite.json", help="where to write the raw numbers")
@@ -169,20 +179,24 @@ def main() -> None:
         "training": lambda: run_training(repeats, args.quick),
         "precision": lambda: sp.run_precision(repeats, args.quick),
         "export": lambda: se.run_export(repeats, args.quick),
+        "detectron2": lambda: sd.run_detectron2(repeats, args.quick),
         "paste": lambda: so.bench_paste(repeats * 2),
         "coco": lambda: so.bench_coco_eval("shapes_val", copies=10, repeats=max(1, repeats // 2)),
         "loader": lambda: {w: so.bench_loader(sm.DEMO_CONFIG, w, batches=30) for w in (0, 2)},
         "limit": lambda: run_limit(results.get("inference")),
         "memory": run_memory,
     }
+    if "detectron2" in args.only and sd is None:
+        logger.warning("skipping the detectron2 rows: %s", NO_DETECTRON2)
     for part in PARTS:
-        if part in args.only and not (args.quick and part == "memory"):
+        if part in args.only and part in available and not (args.quick and part == "memory"):
             logger.info("measuring %s ...", part)
             results[part] = steps[part]()
     os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
     so.write_json(args.json, json.loads(json.dumps(results, default=str)))
     print(markdown(results) + (sp.markdown(results["precision"]) if "precision" in results else "")
-          + (se.markdown(results["export"]) if "export" in results else ""))
+          + (se.markdown(results["export"]) if "export" in results else "")
+          + (sd.markdown(results["detectron2"]) if "detectron2" in results else ""))
 
 
 if __name__ == "__main__":

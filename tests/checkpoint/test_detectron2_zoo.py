@@ -6,18 +6,19 @@ backbone features, the RPN proposals, the detections, the mask probabilities and
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-import torch
 from pycocotools import mask as mask_util
 
-from maskrcnn_ext.checkpoint import load_model_weights
-from maskrcnn_ext.checkpoint.detectron2 import convert_detectron2_model
-from maskrcnn_ext.checkpoint.pickle_io import load_array_pickle
-
-from detectron2_fixtures import C4_DIR, FPN_DIR, build, narrow_c4_config, narrow_fpn_config, requires_fixtures, rgb_inputs
+from detectron2_fixtures import (
+    C4_DIR,
+    FPN_DIR,
+    assert_same_proposals,
+    narrow_c4_config,
+    narrow_fpn_config,
+    requires_fixtures,
+    run_model,
+)
 
 pytestmark = requires_fixtures
 
@@ -26,26 +27,6 @@ BOX_ATOL = 0.01  # px
 SCORE_ATOL = 1e-4
 MASK_PROB_ATOL = 1e-4
 MASK_UNION_AGREEMENT = 0.99
-
-
-def run_model(folder, model_cfg):
-    """Convert the fixture's .pkl, load it into ``model_cfg``, run the stored inputs."""
-    reference = np.load(folder / "reference.npz", allow_pickle=False)
-    info = json.loads((folder / "reference.json").read_text())
-    conversion = convert_detectron2_model(load_array_pickle(folder / "model_final.pkl")["model"])
-    model = build(model_cfg)
-    report = load_model_weights(model, conversion.state)
-    report.require_complete("the Detectron2 comparison")
-    assert not report.unexpected
-    inputs = rgb_inputs(reference, info)
-    with torch.no_grad():
-        images = model.preprocess_image(inputs)
-        features = model.backbone(images.tensors)
-        proposals, _ = model.proposal_generator(images, features)
-        raw = [d["instances"] for d in model.inference(inputs, do_postprocess=False)]
-        final = [d["instances"] for d in model.inference(inputs)]
-    return {"reference": reference, "info": info, "images": images, "features": features,
-            "proposals": proposals, "raw": raw, "final": final}
 
 
 @pytest.fixture(scope="module", params=["FPN", "C4"])
@@ -77,14 +58,7 @@ def test_proposals_match(outputs):
     """The same proposals in the same order, except neighbours whose logits tie to float rounding."""
     reference = outputs["reference"]
     for i, proposals in enumerate(outputs["proposals"]):
-        ref = reference[f"img{i}_proposals"]
-        mine = proposals.numpy()
-        assert mine.shape == ref.shape
-        differs = np.nonzero(np.abs(mine - ref).max(axis=1) > BOX_ATOL)[0]
-        assert len(differs) <= 0.01 * len(ref), f"image {i}: {len(differs)} proposals differ"
-        for row in differs:  # a swapped near-tie: the box is still there, next to its place
-            nearby = mine[max(row - 2, 0): row + 3]
-            assert np.abs(nearby - ref[row]).max(axis=1).min() <= BOX_ATOL, f"image {i} proposal {row}"
+        assert_same_proposals(proposals.numpy(), reference[f"img{i}_proposals"], atol=BOX_ATOL, label=f"image {i}")
 
 
 def test_detections_match(outputs):
