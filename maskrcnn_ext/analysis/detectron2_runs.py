@@ -51,7 +51,9 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _parse_line(line: str, path: Path, lineno: int) -> dict[str, Any] | None:
+def parse_json_line(line: str, path: Path, lineno: int) -> dict[str, Any] | None:
+    """One line of a metrics file as a dict with an integer ``iteration`` (both engines write such
+    lines); ``None``, with a warning naming the file and line, for anything else."""
     try:
         row = json.loads(line)
     except json.JSONDecodeError as e:
@@ -102,7 +104,7 @@ def read_detectron2_metrics(path: Path) -> tuple[Rows, Rows]:
     evals: Rows = {}
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
-            row = _parse_line(line, path, lineno) if line.strip() else None
+            row = parse_json_line(line, path, lineno) if line.strip() else None
             if row is None:
                 continue
             train_part, eval_part = split_row(row)

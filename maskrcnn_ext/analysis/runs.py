@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import yaml
 
 from maskrcnn_ext.analysis.detectron2_runs import METRICS_FILE as DETECTRON2_METRICS_FILE
-from maskrcnn_ext.analysis.detectron2_runs import load_yaml_data, read_detectron2_metrics
+from maskrcnn_ext.analysis.detectron2_runs import load_yaml_data, parse_json_line, read_detectron2_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -64,15 +64,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _parse_line(line: str, path: Path, lineno: int) -> dict[str, Any] | None:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as e:
-        logger.warning("%s:%d: skipping malformed JSON line (%s)", path, lineno, e.msg)
-        return None
-    if not isinstance(row, dict) or not isinstance(row.get("iteration"), int):
-        logger.warning("%s:%d: skipping line that is not an object with an integer 'iteration'", path, lineno)
-        return None
-    return row if row.get("type") in ("train", "eval") else None
+    row = parse_json_line(line, path, lineno)
+    return row if row is not None and row.get("type") in ("train", "eval") else None
 
 
 def read_metrics(path: Path) -> tuple[Rows, Rows]:
