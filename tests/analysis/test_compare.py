@@ -1,8 +1,6 @@
 """``compare``: reading run/arm/sweep directories, AP tables over seeds, deltas, config diffs, plots."""
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import logging
 from pathlib import Path
@@ -11,12 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from compare_helpers import read_csv, run_cli
 
 from maskrcnn_ext.analysis import plots
 from maskrcnn_ext.analysis.compare import compare_runs, format_markdown
 from maskrcnn_ext.analysis.plots import mean_curve, moving_average
 from maskrcnn_ext.analysis.runs import config_diff, load_runs, read_metrics
-from maskrcnn_ext.cli import compare as compare_cli
 from maskrcnn_ext.cli.main import SUBCOMMANDS
 
 # arm -> bbox/AP, segm/AP of seed0 and seed1 (fractions, as the evaluator writes them)
@@ -80,17 +78,6 @@ def make_sweep(root: Path) -> Path:
             write_run(run_dir, [eval_row(20, 0.1, 0.1), eval_row(30, bbox, segm)], config=config,
                       losses=(2.0 - seed * 0.1, 1.5, 1.0 + seed * 0.1))
     return sweep
-
-
-def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    compare_cli.add_arguments(parser)
-    return compare_cli.run(parser.parse_args(list(argv)))
-
-
-def read_csv(path: Path) -> dict[str, dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return {row["arm"]: row for row in csv.DictReader(f)}
 
 
 def test_registered_as_subcommand():

@@ -3,8 +3,6 @@ alone and beside this toolkit's runs. The run directories are written by hand as
 ``JSONWriter`` and ``EvalHook`` lay them out; Detectron2 itself is not needed."""
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import logging
 from pathlib import Path
@@ -12,12 +10,12 @@ from typing import Any
 
 import pytest
 import yaml
+from compare_helpers import read_csv, run_cli
 
 from maskrcnn_ext.analysis import plots
 from maskrcnn_ext.analysis.detectron2_runs import load_yaml_data, read_detectron2_metrics, split_row
 from maskrcnn_ext.analysis.plots import run_curve
 from maskrcnn_ext.analysis.runs import find_run_dirs, load_runs
-from maskrcnn_ext.cli import compare as compare_cli
 
 MAX_ITER = 60
 # arm -> (bbox/AP, segm/AP) of seed0 and seed1 in AP points, as Detectron2's COCOEvaluator reports them
@@ -120,17 +118,6 @@ def write_toolkit_run(run_dir: Path, *, bbox_ap: float, segm_ap: float, op: str,
     config = {"model": {"roi_heads": {"box_pooler": {"op": op}}}, "train": {"seed": seed, "output_dir": str(run_dir)}}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     return run_dir
-
-
-def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    compare_cli.add_arguments(parser)
-    return compare_cli.run(parser.parse_args(list(argv)))
-
-
-def read_csv(path: Path) -> dict[str, dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return {row["arm"]: row for row in csv.DictReader(f)}
 
 
 def test_rows_split_into_train_and_eval_with_ap_as_fractions(tmp_path, caplog):
