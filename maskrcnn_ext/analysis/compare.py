@@ -88,11 +88,17 @@ def _check_metrics(metrics: Sequence[str], runs: Sequence[Run]) -> None:
                            f"{', '.join(sorted(available)) or '(none)'}")
 
 
+def within_spread(difference: float, a: Stat, b: Stat) -> bool:
+    """The study's rule for a real difference: ``|difference|`` beyond ``a.spread + b.spread``, the
+    seed spreads of the two things compared, is real; within it, it is not."""
+    return abs(difference) <= a.spread + b.spread + _TOLERANCE
+
+
 def _delta(arm: Stat | None, base: Stat | None) -> tuple[float, bool] | None:
     if arm is None or base is None:
         return None
     value = arm.mean - base.mean
-    return value, abs(value) <= arm.spread + base.spread + _TOLERANCE
+    return value, within_spread(value, arm, base)
 
 
 def _diff_reference(arm: ArmSummary, arms: Sequence[ArmSummary], reference: ArmSummary) -> ArmSummary:

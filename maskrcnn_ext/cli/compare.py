@@ -23,6 +23,10 @@ def _keys(text: str) -> list[str]:
     return [key.strip() for key in text.split(",") if key.strip()]
 
 
+def _iterations(text: str) -> list[int]:
+    return [_positive_int(item) for item in _keys(text)]
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -45,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: the first sweep or arm dir given, else the current dir)")
     parser.add_argument("--smooth", type=_positive_int, default=1, metavar="N",
                         help="moving-average window of the loss curves, in logged points (default: 1, none)")
+    parser.add_argument("--plateau", type=_positive_int, metavar="ITERS",
+                        help="add a convergence table: each arm's gain in the first metric over its last ITERS "
+                             "iterations, and whether that gain is within the seed spread (plateaued)")
+    parser.add_argument("--plateau-end", type=_iterations, action="extend", metavar="ITER[,ITER...]",
+                        help="with --plateau: end the window at these iterations instead of the final "
+                             "evaluation, one table each (e.g. just before an LR drop)")
 
 
 def default_output_dir(paths: Sequence[Path]) -> Path:
@@ -55,7 +65,8 @@ def default_output_dir(paths: Sequence[Path]) -> Path:
     return next((p for p in paths if find_run_dirs(p)[0] in ("arm", "sweep")), Path.cwd())
 
 
-def write_outputs(comparison: Comparison, arms: Mapping[str, Sequence[Run]], out_dir: Path, smooth: int) -> str:
+def write_outputs(comparison: Comparison, arms: Mapping[str, Sequence[Run]], out_dir: Path, smooth: int,
+                  plateau: int | None = None, plateau_ends: Sequence[int] | None = None) -> str:
     """Write ``compare.md``, ``compare.csv``, ``loss_curves.png``, ``ap_curves.png`` and ``ap_per_arm.png``.
 
     Args:
@@ -63,16 +74,23 @@ def write_outputs(comparison: Comparison, arms: Mapping[str, Sequence[Run]], out
         arms: every usable run by arm (for the loss curves, runs without eval rows included).
         out_dir: destination folder, created if needed.
         smooth: moving-average window of the loss curves.
+        plateau: length of the window of the convergence tables, in iterations; None: no table.
+        plateau_ends: iterations the windows end at, one table each; None or empty: one table, ending at
+            the final evaluation.
 
     Returns:
         The Markdown.
     """
     # Deferred: `maskrcnn-ext --help` imports every subcommand module; torch loads only here.
     from maskrcnn_ext.analysis.compare import format_markdown, write_csv
+    from maskrcnn_ext.analysis.convergence import convergence_table, format_convergence
     from maskrcnn_ext.analysis.plots import plot_ap_bars, plot_ap_curves, plot_loss_curves
 
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = format_markdown(comparison)
+    if plateau is not None and comparison.arms:
+        for end in plateau_ends or [None]:
+            markdown += "\n" + format_convergence(convergence_table(comparison, plateau, end), plateau, end)
     (out_dir / "compare.md").write_text(markdown, encoding="utf-8")
     write_csv(comparison, out_dir / "compare.csv")
     plot_loss_curves(arms, out_dir / "loss_curves.png", smooth=smooth)
@@ -98,5 +116,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"compare: {e}\n")
         return 2
     out_dir = args.output or default_output_dir(args.paths)
-    sys.stdout.write(write_outputs(comparison, group_by_arm(runs), out_dir, args.smooth))
+    sys.stdout.write(write_outputs(comparison, group_by_arm(runs), out_dir, args.smooth, args.plateau,
+                                   args.plateau_end))
     return 0
