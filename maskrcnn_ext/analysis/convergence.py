@@ -2,11 +2,12 @@
 seed-spread rule as the deltas between arms.
 
 For each seed the window runs from its last evaluation at or before ``end - window`` to its last
-evaluation at or before ``end`` (default: its final one); with a step schedule, a window that ends just
-before the LR drop tells whether more iterations at the high rate would still help. The metric's values at the two ends are summarised over seeds (mean ± half-range) like any
-other arm statistic. The arm counts as *plateaued* when ``end.mean - start.mean`` is at most
-``end.spread + start.spread``: the last ``window`` iterations bought no more than the seeds disagree
-by. With one seed there is no spread, and only a gain of zero or less counts as plateaued.
+evaluation at or before ``end`` (default: its final one); with a step schedule, a window that ends
+just before the LR drop tells whether more iterations at the high rate would still help. The
+metric's values at the two ends are summarised over seeds (mean ± half-range) like any other arm
+statistic. The arm counts as *plateaued* when ``end.mean - start.mean`` is at most
+``end.spread + start.spread``: the window's iterations bought no more than the seeds disagree by. A fall or no change counts as plateaued with any number of seeds; a rise measured on one seed
+cannot be judged (there is no spread to judge it by).
 """
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ class Convergence:
         if gain is None or self.start is None or self.end is None:
             return None
         # A fall counts as plateaued too: the schedule is long enough, not too short.
-        return gain <= 0 or within_spread(gain, self.start, self.end)
+        if gain <= 0:
+            return True
+        return None if self.end.n < 2 else within_spread(gain, self.start, self.end)
 
 
 def last_at_or_before(eval_iters: Sequence[int], limit: float) -> int | None:
@@ -107,7 +110,8 @@ def format_convergence(items: Sequence[Convergence], window: int, end: int | Non
              "| arm | n seeds | from iteration | to iteration | at start | at end | gain | plateaued |",
              "|---|---:|---:|---:|---:|---:|---:|:---:|"]
     for c in items:
-        gain = MISSING if c.gain is None else f"{c.gain * metric_scale(metric):+.1f}"
+        # + 0.0 turns a rounded -0.0 into 0.0
+        gain = MISSING if c.gain is None else f"{round(c.gain * metric_scale(metric), 1) + 0.0:+.1f}"
         flag = {True: "yes", False: "no", None: MISSING}[c.plateaued]
         n = c.end.n if c.end else 0
         lines.append(f"| {c.arm} | {n} | {_iters(c.start_iters)} | {_iters(c.end_iters)} | "
@@ -115,5 +119,6 @@ def format_convergence(items: Sequence[Convergence], window: int, end: int | Non
     at_end = "each seed's final evaluation" if end is None else f"each seed's last evaluation at or before {end}"
     lines += ["", f"*Gain = mean at the end ({at_end}) − mean at each seed's last evaluation at least {window} "
                   "iterations before that; plateaued when the gain is at most the sum of the two ends' seed spreads "
-                  "(with one seed: when it is not positive).*"]
+                  "or when it is not positive; `–`: cannot be judged (a rise on one seed, which has no spread, or a "
+                  "seed without an evaluation that early).*"]
     return "\n".join(lines) + "\n"

@@ -58,9 +58,17 @@ def test_gain_within_spread_counts_as_plateaued_but_beyond_it_does_not():
     assert within.plateaued is True and beyond.plateaued is False
 
 
-def test_one_seed_has_no_spread_so_only_no_gain_is_plateaued():
+def test_one_seed_has_no_spread_so_a_rise_cannot_be_judged():
     assert arm_convergence("a", [make_run("a", 0, (0.1, 0.5, 0.5, 0.5))], "segm/AP", 100).plateaued is True
-    assert arm_convergence("a", [make_run("a", 0, (0.1, 0.5, 0.5, 0.51))], "segm/AP", 100).plateaued is False
+    assert arm_convergence("a", [make_run("a", 0, (0.1, 0.5, 0.51, 0.5))], "segm/AP", 100).plateaued is True
+    rise = arm_convergence("a", [make_run("a", 0, (0.1, 0.5, 0.5, 0.51))], "segm/AP", 100)
+    assert rise.plateaued is None
+    assert "| a | 1 | 299 | 399 | 50.0 | 51.0 | +1.0 | – |" in format_convergence([rise], 100)
+
+
+def test_a_gain_that_rounds_to_zero_has_no_minus_sign():
+    runs = [make_run("a", 0, (0.1, 0.5, 0.5, 0.4996))]
+    assert "| 50.0 | 50.0 | +0.0 | yes |" in format_convergence([arm_convergence("a", runs, "segm/AP", 100)], 100)
 
 
 def test_window_longer_than_a_seed_has_evaluations_cannot_be_judged():
