@@ -64,6 +64,31 @@ def mean_curve(curves: Sequence[Curve]) -> Curve:
     return common, np.mean([values[np.isin(its, common)] for its, values in curves], axis=0)
 
 
+def lr_drops(runs: Sequence[Run], factor: float = 0.5) -> list[int]:
+    """Iterations where any of ``runs``' learning rate falls, from the ``lr`` of their train rows.
+
+    Args:
+        runs: the runs; rows without ``lr`` are skipped.
+        factor: a logged ``lr`` below ``factor`` times the previous logged one is a drop (warm-up and
+            a cosine schedule's small steps are not).
+
+    Returns:
+        Sorted unique iterations of the first row logged at the lower rate (so within one logging
+        period after the scheduled step).
+    """
+    drops: set[int] = set()
+    for run in runs:
+        its, lrs = run_curve(run, "lr")
+        falls = np.nonzero(lrs[1:] < factor * lrs[:-1])[0]
+        drops.update(int(its[i + 1]) for i in falls)
+    return sorted(drops)
+
+
+def _mark_lr_drops(ax: Axes, arms: Mapping[str, Sequence[Run]]) -> None:
+    for i, it in enumerate(lr_drops([r for runs in arms.values() for r in runs])):
+        ax.axvline(it, color="0.45", linestyle="--", linewidth=0.9, label="LR drop" if i == 0 else None)
+
+
 def _new_axes(width: float, height: float) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
@@ -103,7 +128,8 @@ def _draw_arm_curves(ax: Axes, name: str, runs: Sequence[Run], key: str, smooth:
 
 def plot_loss_curves(arms: Mapping[str, Sequence[Run]], path: Path, key: str = "total_loss",
                      smooth: int = 1) -> None:
-    """Write a PNG of ``key`` against iteration: per arm the seed mean, seeds as light lines.
+    """Write a PNG of ``key`` against iteration: per arm the seed mean, seeds as light lines; the
+    runs' LR drops as dashed vertical lines.
 
     Args:
         arms: arm name -> its runs (runs without evaluation rows included).
@@ -114,6 +140,7 @@ def plot_loss_curves(arms: Mapping[str, Sequence[Run]], path: Path, key: str = "
     fig, ax = _new_axes(8, 5)
     drawn = [_draw_arm_curves(ax, name, runs, key, smooth, f"C{i % 10}")
              for i, (name, runs) in enumerate(arms.items())]
+    _mark_lr_drops(ax, arms)
     if any(drawn):
         ax.legend(fontsize="small")
     else:
@@ -127,7 +154,8 @@ def plot_loss_curves(arms: Mapping[str, Sequence[Run]], path: Path, key: str = "
 def plot_ap_curves(arms: Mapping[str, Sequence[Run]], path: Path,
                    metrics: Sequence[str] = ("bbox/AP", "segm/AP")) -> None:
     """Write a PNG of evaluation ``metrics`` against iteration, one panel each: per arm the seed mean
-    (on the iterations every seed evaluated), seeds as light lines.
+    (on the iterations every seed evaluated), seeds as light lines; the runs' LR drops as dashed
+    vertical lines.
 
     Args:
         arms: arm name -> its runs.
@@ -140,6 +168,7 @@ def plot_ap_curves(arms: Mapping[str, Sequence[Run]], path: Path,
         ax = fig.add_subplot(1, len(metrics), j + 1)
         drawn = [_draw_arm_curves(ax, name, runs, metric, 1, f"C{i % 10}", evals=True)
                  for i, (name, runs) in enumerate(arms.items())]
+        _mark_lr_drops(ax, arms)
         if any(drawn):
             ax.legend(fontsize="small")
         else:

@@ -14,7 +14,7 @@ from compare_helpers import read_csv, run_cli
 from maskrcnn_ext.analysis import plots
 from maskrcnn_ext.analysis.compare import compare_runs, format_markdown
 from maskrcnn_ext.analysis.plots import mean_curve, moving_average
-from maskrcnn_ext.analysis.runs import config_diff, load_runs, read_metrics
+from maskrcnn_ext.analysis.runs import Run, config_diff, load_runs, read_metrics
 from maskrcnn_ext.cli.main import SUBCOMMANDS
 
 # arm -> bbox/AP, segm/AP of seed0 and seed1 (fractions, as the evaluator writes them)
@@ -240,3 +240,15 @@ def test_keypoint_ap_is_reported_beside_bbox_and_segm_when_runs_have_it(tmp_path
     assert "keypoints/AP" in format_markdown(comp)
     plain = compare_runs(load_runs([make_sweep(tmp_path / "plain")]))
     assert not any(m.startswith("keypoints/") for m in plain.metrics)
+
+
+def test_lr_drops_are_found_in_the_train_rows_and_warmup_is_not_one(tmp_path):
+    def run(name: str, lrs: list[float]) -> Run:
+        train = {20 * (i + 1) - 1: {"lr": lr, "total_loss": 1.0} for i, lr in enumerate(lrs)}
+        return Run(tmp_path / name, name, train, {}, None)
+
+    warmup_then_two_drops = run("a", [0.001, 0.01, 0.02, 0.02, 0.002, 0.002, 0.0002])
+    later_drop = run("b", [0.02, 0.02, 0.02, 0.02, 0.02, 0.015, 0.0015])  # 0.75x is not a drop
+    assert plots.lr_drops([warmup_then_two_drops]) == [99, 139]
+    assert plots.lr_drops([warmup_then_two_drops, later_drop]) == [99, 139]
+    assert plots.lr_drops([run("c", [0.02])]) == []
