@@ -6,8 +6,9 @@ evaluation at or before ``end`` (default: its final one); with a step schedule, 
 just before the LR drop tells whether more iterations at the high rate would still help. The
 metric's values at the two ends are summarised over seeds (mean ± half-range) like any other arm
 statistic. The arm counts as *plateaued* when ``end.mean - start.mean`` is at most
-``end.spread + start.spread``: the window's iterations bought no more than the seeds disagree by. A fall or no change counts as plateaued with any number of seeds; a rise measured on one seed
-cannot be judged (there is no spread to judge it by).
+``end.spread + start.spread``: the window's iterations bought no more than the seeds disagree by.
+A fall or no change counts as plateaued with any number of seeds; a rise measured on one seed cannot
+be judged (there is no spread to judge it by).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class Convergence:
     """One arm's ``metric`` at the start and the end of the final window.
 
     ``start_iters`` / ``end_iters`` are the seeds' evaluation iterations at the two ends (sorted,
-    unique); ``start`` is None when no seed has an evaluation that early.
+    unique); ``start`` is None unless every seed has an evaluation that early.
     """
 
     arm: str
@@ -71,7 +72,10 @@ def arm_convergence(arm: str, runs: Sequence[Run], metric: str, window: int,
         end: the window ends at each run's last evaluation at or before this iteration; None: at its
             final evaluation.
     """
-    starts, ends, start_values, end_values = set(), set(), [], []
+    starts: set[int] = set()
+    ends: set[int] = set()
+    start_values: list[float] = []
+    end_values: list[float] = []
     for run in runs:
         last = last_at_or_before(list(run.evals), max(run.evals) if end is None else end)
         if last is None or metric not in run.evals[last]:

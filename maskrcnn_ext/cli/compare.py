@@ -2,7 +2,7 @@
 
 Writes ``compare.md``, ``compare.csv``, ``loss_curves.png``, ``ap_curves.png`` and ``ap_per_arm.png``
 and prints the Markdown. Reads this toolkit's run directories and Detectron2's (its ``metrics.json``).
-Exit status: 0 done, 1 no usable run, 2 unknown metric or baseline arm.
+Exit status: 0 done, 1 no usable run, 2 unknown metric or baseline arm, or --plateau-end without --plateau.
 """
 from __future__ import annotations
 
@@ -105,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     from maskrcnn_ext.analysis.compare import CompareError, compare_runs
     from maskrcnn_ext.analysis.runs import group_by_arm, load_runs
 
+    if args.plateau_end and args.plateau is None:
+        sys.stderr.write("compare: --plateau-end needs --plateau ITERS (the window's length)\n")
+        return 2
     runs = [r for r in load_runs(args.paths) if r.train or r.evals]
     if not runs:
         sys.stderr.write(f"compare: no usable run (no metrics.jsonl / metrics.json rows) under "

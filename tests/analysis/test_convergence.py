@@ -116,6 +116,8 @@ def test_cli_writes_one_table_per_window_end(tmp_path, capsys, monkeypatch):
     assert "| flat | 2 | 199 | 399 | 62.0 ± 2.0 | 61.0 ± 1.0 | -1.0 | yes |" in out
 
 
-def test_cli_rejects_a_window_of_zero(tmp_path):
+def test_cli_rejects_a_window_of_zero_and_an_end_without_a_window(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_cli(str(tmp_path), "--plateau", "0")
+    assert run_cli(str(write_sweep(tmp_path / "sweep")), "--plateau-end", "300") == 2
+    assert "--plateau-end needs --plateau" in capsys.readouterr().err
