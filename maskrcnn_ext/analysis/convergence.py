@@ -45,9 +45,9 @@ class Convergence:
     @property
     def plateaued(self) -> bool | None:
         """Whether the gain is within the two ends' seed spreads; None when it cannot be told."""
-        gain = self.gain
-        if gain is None or self.start is None or self.end is None:
+        if self.start is None or self.end is None:
             return None
+        gain = self.end.mean - self.start.mean
         # A fall counts as plateaued too: the schedule is long enough, not too short.
         if gain <= 0:
             return True
@@ -77,12 +77,13 @@ def arm_convergence(arm: str, runs: Sequence[Run], metric: str, window: int,
     start_values: list[float] = []
     end_values: list[float] = []
     for run in runs:
-        last = last_at_or_before(list(run.evals), max(run.evals) if end is None else end)
+        iters = list(run.evals)
+        last = last_at_or_before(iters, max(iters) if end is None else end)
         if last is None or metric not in run.evals[last]:
             continue
         ends.add(last)
         end_values.append(run.evals[last][metric])
-        start = last_at_or_before(list(run.evals), last - window)
+        start = last_at_or_before(iters, last - window)
         if start is not None and metric in run.evals[start]:
             starts.add(start)
             start_values.append(run.evals[start][metric])
@@ -92,12 +93,10 @@ def arm_convergence(arm: str, runs: Sequence[Run], metric: str, window: int,
     return Convergence(arm, metric, sorted(starts), sorted(ends), summarize(start_values), summarize(end_values))
 
 
-def convergence_table(comp: Comparison, window: int, end: int | None = None,
-                      metric: str | None = None) -> list[Convergence]:
-    """Every arm's :class:`Convergence` of ``metric`` (default: the comparison's first metric) over
-    the ``window`` iterations up to ``end`` (None: the final evaluation)."""
-    metric = metric or comp.metrics[0]
-    return [arm_convergence(a.name, a.runs, metric, window, end) for a in comp.arms]
+def convergence_table(comp: Comparison, window: int, end: int | None = None) -> list[Convergence]:
+    """Every arm's :class:`Convergence` of the comparison's first metric over the ``window``
+    iterations up to ``end`` (None: the final evaluation)."""
+    return [arm_convergence(a.name, a.runs, comp.metrics[0], window, end) for a in comp.arms]
 
 
 def _iters(iters: Sequence[int]) -> str:

@@ -84,8 +84,12 @@ def lr_drops(runs: Sequence[Run], factor: float = 0.5) -> list[int]:
     return sorted(drops)
 
 
-def _mark_lr_drops(ax: Axes, arms: Mapping[str, Sequence[Run]]) -> None:
-    for i, it in enumerate(lr_drops([r for runs in arms.values() for r in runs])):
+def _all_lr_drops(arms: Mapping[str, Sequence[Run]]) -> list[int]:
+    return lr_drops([r for runs in arms.values() for r in runs])
+
+
+def _mark_lr_drops(ax: Axes, drops: Sequence[int]) -> None:
+    for i, it in enumerate(drops):
         ax.axvline(it, color="0.45", linestyle="--", linewidth=0.9, label="LR drop" if i == 0 else None)
 
 
@@ -140,7 +144,7 @@ def plot_loss_curves(arms: Mapping[str, Sequence[Run]], path: Path, key: str = "
     fig, ax = _new_axes(8, 5)
     drawn = [_draw_arm_curves(ax, name, runs, key, smooth, f"C{i % 10}")
              for i, (name, runs) in enumerate(arms.items())]
-    _mark_lr_drops(ax, arms)
+    _mark_lr_drops(ax, _all_lr_drops(arms))
     if any(drawn):
         ax.legend(fontsize="small")
     else:
@@ -164,11 +168,12 @@ def plot_ap_curves(arms: Mapping[str, Sequence[Run]], path: Path,
     """
     fig = Figure(figsize=(6.0 * len(metrics), 4.5), dpi=100)
     FigureCanvasAgg(fig)
+    drops = _all_lr_drops(arms)
     for j, metric in enumerate(metrics):
         ax = fig.add_subplot(1, len(metrics), j + 1)
         drawn = [_draw_arm_curves(ax, name, runs, metric, 1, f"C{i % 10}", evals=True)
                  for i, (name, runs) in enumerate(arms.items())]
-        _mark_lr_drops(ax, arms)
+        _mark_lr_drops(ax, drops)
         if any(drawn):
             ax.legend(fontsize="small")
         else:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +22,6 @@ AP = {
     "roipool": ((0.380, 0.340), (0.384, 0.350)),  # bbox 38.2 ± 0.2: -2.3, outside 0.5 + 0.2
     "wide": ((0.404, 0.361), (0.412, 0.369)),     # bbox 40.8 ± 0.4: +0.3, within 0.5 + 0.4
 }
-
-
-@pytest.fixture(autouse=True)
-def _propagate_logs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Another test's logger setup may stop propagation; caplog needs it."""
-    monkeypatch.setattr(logging.getLogger("maskrcnn_ext"), "propagate", True)
-
-
-@pytest.fixture
-def no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip drawing in the table tests (test_png_files_are_written draws); keeps the file fast."""
-    for name in ("plot_loss_curves", "plot_ap_curves", "plot_ap_bars"):
-        monkeypatch.setattr(plots, name, lambda arms, path, **kwargs: Path(path).touch())
 
 
 def eval_row(iteration: int, bbox_ap: float, segm_ap: float | None = None, **extra: float) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import pytest
 import yaml
 from compare_helpers import read_csv, run_cli
 
-from maskrcnn_ext.analysis import plots
 from maskrcnn_ext.analysis.detectron2_runs import load_yaml_data, read_detectron2_metrics, split_row
 from maskrcnn_ext.analysis.plots import run_curve
 from maskrcnn_ext.analysis.runs import find_run_dirs, load_runs
@@ -55,19 +54,6 @@ train:
   output_dir: {output_dir}
   seed: {seed}
 """
-
-
-@pytest.fixture(autouse=True)
-def _propagate_logs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Another test's logger setup may stop propagation; caplog needs it."""
-    monkeypatch.setattr(logging.getLogger("maskrcnn_ext"), "propagate", True)
-
-
-@pytest.fixture
-def no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip drawing in the table tests; test_curves_and_pngs draws."""
-    for name in ("plot_loss_curves", "plot_ap_curves", "plot_ap_bars"):
-        monkeypatch.setattr(plots, name, lambda arms, path, **kwargs: Path(path).touch())
 
 
 def d2_train_row(iteration: int, loss: float) -> dict[str, Any]:
