@@ -45,9 +45,10 @@ class Convergence:
     @property
     def plateaued(self) -> bool | None:
         """Whether the gain is within the two ends' seed spreads; None when it cannot be told."""
-        if self.start is None or self.end is None:
+        gain = self.gain
+        # The ends are checked again only so that type checkers know they are set when gain is.
+        if gain is None or self.start is None or self.end is None:
             return None
-        gain = self.end.mean - self.start.mean
         # A fall counts as plateaued too: the schedule is long enough, not too short.
         if gain <= 0:
             return True
